@@ -1,0 +1,134 @@
+//! Cost of the guard per request, against bare ring on the same bytes.
+//!
+//! - verify/ring_bare: `UnparsedPublicKey::verify` — the floor.
+//! - verify/jsonwebtoken_crypto_verify: the same through jsonwebtoken and the
+//!   ring provider (adds base64 of the signature and a boxed verifier).
+//! - verify/validator_validate: the full `Validator::validate` (target: at
+//!   most 1.2x the floor).
+//! - sign/*: `jsonwebtoken::encode` with the cached key vs ring signing the
+//!   signing input directly, and ring re-parsing the PKCS#8 key per call (what
+//!   an uncached provider would pay).
+
+use std::hint::black_box;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use criterion::{Criterion, criterion_group, criterion_main};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header};
+use ring::rand::SystemRandom;
+use ring::signature::{ED25519, Ed25519KeyPair, KeyPair, UnparsedPublicKey};
+use serde_json::{Value, json};
+use signet_guard::{Jwk, JwkSet, KeySet, NoCustomClaims, Validator};
+
+const ISSUER: &str = "https://signet.example.com";
+const AUDIENCE: &str = "signet";
+
+/// Claims shaped like a Signet password-grant access token.
+fn claims() -> Value {
+    let now = jsonwebtoken::get_current_timestamp();
+    json!({
+        "iss": ISSUER,
+        "sub": "0190f3c4-7b1e-7cc0-9a4e-3f5d2b8c1a77",
+        "aud": AUDIENCE,
+        "exp": now + 900,
+        "iat": now,
+        "nbf": now,
+        "jti": "0190f3c4-7b1e-7cc0-9a4e-3f5d2b8c1a78",
+        "scope": "openid profile orders:read",
+        "client_id": "signet-web",
+        "sid": "0190f3c4-7b1e-7cc0-9a4e-3f5d2b8c1a79"
+    })
+}
+
+struct Fixture {
+    pkcs8: Vec<u8>,
+    pair: Ed25519KeyPair,
+    header: Header,
+    token: String,
+}
+
+fn fixture() -> Fixture {
+    signet_guard::crypto::install();
+    let pkcs8 = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new())
+        .unwrap()
+        .as_ref()
+        .to_vec();
+    let pair = Ed25519KeyPair::from_pkcs8(&pkcs8).unwrap();
+    let mut header = Header::new(Algorithm::EdDSA);
+    header.typ = Some("at+jwt".into());
+    header.kid = Jwk::ed25519(pair.public_key().as_ref()).kid;
+    let token =
+        jsonwebtoken::encode(&header, &claims(), &EncodingKey::from_ed_der(&pkcs8)).unwrap();
+    Fixture {
+        pkcs8,
+        pair,
+        header,
+        token,
+    }
+}
+
+fn verify(c: &mut Criterion) {
+    let f = fixture();
+    let public = f.pair.public_key().as_ref().to_vec();
+    let (input, sig_b64) = f.token.rsplit_once('.').unwrap();
+    let sig = URL_SAFE_NO_PAD.decode(sig_b64).unwrap();
+    let decoding = DecodingKey::from_ed_der(&public);
+    let keys = KeySet::from_jwks(&JwkSet {
+        keys: vec![Jwk::ed25519(&public)],
+    });
+    let validator = Validator::new(ISSUER, AUDIENCE);
+    assert!(
+        validator
+            .validate::<NoCustomClaims>(&f.token, &keys)
+            .is_ok()
+    );
+    println!("token: {} bytes", f.token.len());
+
+    let mut group = c.benchmark_group("verify");
+    group.bench_function("ring_bare", |b| {
+        b.iter(|| {
+            UnparsedPublicKey::new(&ED25519, black_box(&public))
+                .verify(black_box(input.as_bytes()), black_box(&sig))
+                .is_ok()
+        })
+    });
+    group.bench_function("jsonwebtoken_crypto_verify", |b| {
+        b.iter(|| {
+            jsonwebtoken::crypto::verify(
+                black_box(sig_b64),
+                black_box(input.as_bytes()),
+                &decoding,
+                Algorithm::EdDSA,
+            )
+        })
+    });
+    group.bench_function("validator_validate", |b| {
+        b.iter(|| validator.validate::<NoCustomClaims>(black_box(&f.token), &keys))
+    });
+    group.finish();
+}
+
+fn sign(c: &mut Criterion) {
+    let f = fixture();
+    let encoding = EncodingKey::from_ed_der(&f.pkcs8);
+    let body = claims();
+    let (input, _) = f.token.rsplit_once('.').unwrap();
+
+    let mut group = c.benchmark_group("sign");
+    group.bench_function("jsonwebtoken_encode_cached", |b| {
+        b.iter(|| jsonwebtoken::encode(&f.header, black_box(&body), &encoding))
+    });
+    group.bench_function("ring_sign", |b| {
+        b.iter(|| f.pair.sign(black_box(input.as_bytes())))
+    });
+    group.bench_function("ring_parse_and_sign", |b| {
+        b.iter(|| {
+            let pair = Ed25519KeyPair::from_pkcs8(black_box(&f.pkcs8)).unwrap();
+            pair.sign(black_box(input.as_bytes()))
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, verify, sign);
+criterion_main!(benches);

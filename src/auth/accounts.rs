@@ -1,0 +1,123 @@
+//! User accounts: registration and password login.
+
+use std::sync::Arc;
+
+use secrecy::{ExposeSecret, SecretString};
+
+use super::passwords::{HashError, Hasher, Verdict};
+use super::{email, policy};
+use crate::store::{NewUser, Store, StoreError, User};
+
+/// Registration was refused; each reason is safe to show.
+#[derive(Debug, thiserror::Error)]
+pub enum RegisterError {
+    #[error("the email address is not valid")]
+    InvalidEmail,
+    #[error(transparent)]
+    WeakPassword(#[from] policy::PolicyError),
+    #[error("an account with this email already exists")]
+    EmailTaken,
+    #[error(transparent)]
+    Hash(#[from] HashError),
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+impl From<StoreError> for RegisterError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Duplicate => Self::EmailTaken,
+            other => Self::Store(other),
+        }
+    }
+}
+
+/// Login was refused. `InvalidCredentials` covers unknown email, wrong
+/// password and disabled account alike, so none of them can be told apart.
+#[derive(Debug, thiserror::Error)]
+pub enum LoginError {
+    #[error("invalid username or password")]
+    InvalidCredentials,
+    #[error(transparent)]
+    Hash(#[from] HashError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Registers users and checks their passwords.
+pub struct Accounts {
+    store: Arc<dyn Store>,
+    hasher: Arc<Hasher>,
+}
+
+impl Accounts {
+    pub fn new(store: Arc<dyn Store>, hasher: Arc<Hasher>) -> Self {
+        Self { store, hasher }
+    }
+
+    /// Creates a user after checking email and password policy.
+    pub async fn register(
+        &self,
+        raw_email: &str,
+        password: SecretString,
+        scope: &str,
+    ) -> Result<User, RegisterError> {
+        let email = email::normalize(raw_email).ok_or(RegisterError::InvalidEmail)?;
+        policy::check(password.expose_secret())?;
+        if self.store.user_by_email(&email).await?.is_some() {
+            return Err(RegisterError::EmailTaken);
+        }
+        let password_hash = self.hasher.hash(password).await?;
+        let scope = scope.split_whitespace().collect::<Vec<_>>().join(" ");
+        let user = NewUser {
+            id: uuid::Uuid::now_v7().to_string(),
+            email,
+            password_hash,
+            scope,
+            created_at: chrono::Utc::now().timestamp(),
+        };
+        Ok(self.store.create_user(user).await?)
+    }
+
+    /// Returns the user whose email and password match; every failure costs
+    /// one argon2 verification, whether or not the account exists.
+    pub async fn authenticate(
+        &self,
+        raw_email: &str,
+        password: SecretString,
+    ) -> Result<User, LoginError> {
+        let user = match email::normalize(raw_email) {
+            Some(email) => self.store.user_by_email(&email).await?,
+            None => None,
+        };
+        let stored = user.as_ref().map(|u| u.password_hash.clone());
+        let verdict = self.hasher.verify(password.clone(), stored).await?;
+        let (user, rehash) = match (user, verdict) {
+            (Some(user), Verdict::Match { rehash }) if !user.disabled => (user, rehash),
+            _ => return Err(LoginError::InvalidCredentials),
+        };
+        if rehash {
+            self.upgrade_hash(&user, password).await;
+        }
+        Ok(user)
+    }
+
+    pub async fn user(&self, id: &str) -> Result<Option<User>, StoreError> {
+        self.store.user_by_id(id).await
+    }
+
+    /// Re-hashes with the configured parameters; a failure only delays it.
+    async fn upgrade_hash(&self, user: &User, password: SecretString) {
+        let result = match self.hasher.hash(password).await {
+            Ok(hash) => self
+                .store
+                .update_password_hash(&user.id, &hash)
+                .await
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        if let Err(error) = result {
+            tracing::warn!(user = %user.id, %error, "could not upgrade a password hash");
+        }
+    }
+}

@@ -1,0 +1,6 @@
+//! Who is who: email rules, password policy and hashing, user accounts.
+
+pub mod accounts;
+pub mod email;
+pub mod passwords;
+pub mod policy;

@@ -1,0 +1,252 @@
+//! The `signet` command line (CONTRACT §2). Every command reads the same
+//! configuration as `serve`.
+
+use std::io::{BufRead, IsTerminal};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+use secrecy::SecretString;
+
+use crate::app::{self, Services};
+use crate::auth::accounts::Accounts;
+use crate::auth::passwords::Hasher;
+use crate::config::Config;
+use crate::keys::KeyRing;
+use crate::store;
+
+#[derive(Parser)]
+#[command(name = "signet", version, about = "Token authentication service")]
+pub struct Cli {
+    /// Configuration file (default: signet.toml when present).
+    #[arg(long, global = true, env = "SIGNET_CONFIG")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run the server (the default).
+    Serve,
+    /// Manage users.
+    #[command(subcommand)]
+    Users(UsersCommand),
+    /// Inspect signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Work with tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Subcommand)]
+pub enum UsersCommand {
+    /// Create a user (prompts for the password on a terminal).
+    Add {
+        email: String,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+        /// Scopes the user may be granted, space-separated.
+        #[arg(long, default_value = "")]
+        scope: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum KeysCommand {
+    /// kid, algorithm, state and lifecycle times of every key.
+    List,
+}
+
+#[derive(Subcommand)]
+pub enum TokenCommand {
+    /// Decode a token and verify it against the local keys.
+    Inspect { token: String },
+}
+
+/// A command failed; `usage` errors exit 2, others 1.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error("{0}")]
+    Usage(String),
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl CliError {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            CliError::Usage(_) => 2,
+            CliError::Failed(_) => 1,
+        }
+    }
+}
+
+fn failed(error: impl std::fmt::Display) -> CliError {
+    CliError::Failed(error.to_string())
+}
+
+/// Runs a non-server command.
+pub async fn run(config: Config, command: Command) -> Result<(), CliError> {
+    match command {
+        Command::Serve => serve(config).await,
+        Command::Users(UsersCommand::Add {
+            email,
+            password_stdin,
+            scope,
+        }) => add_user(config, &email, password_stdin, &scope).await,
+        Command::Keys(KeysCommand::List) => list_keys(&config),
+        Command::Token(TokenCommand::Inspect { token }) => inspect(&config, &token),
+    }
+}
+
+/// Runs the server until SIGINT or SIGTERM.
+pub async fn serve(config: Config) -> Result<(), CliError> {
+    let listen = config.listen;
+    let state = Services::start(config).await.map_err(failed)?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|source| {
+            failed(app::StartError::Bind {
+                addr: listen,
+                source,
+            })
+        })?;
+    let bound = listener.local_addr().map_err(failed)?;
+    tracing::info!(addr = %bound, issuer = %state.issuer, "signet listening");
+    app::serve(listener, state, shutdown_signal())
+        .await
+        .map_err(failed)
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(signal) => signal,
+                Err(_) => return std::future::pending().await,
+            };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+    tracing::info!("shutting down");
+}
+
+async fn add_user(
+    config: Config,
+    email: &str,
+    password_stdin: bool,
+    scope: &str,
+) -> Result<(), CliError> {
+    let password = read_password(password_stdin)?;
+    let store = store::open(&config.database_url).await.map_err(failed)?;
+    let hasher = Hasher::new(config.argon2, 1).map_err(failed)?;
+    let accounts = Accounts::new(store, Arc::new(hasher));
+    let user = accounts
+        .register(email, password, scope)
+        .await
+        .map_err(failed)?;
+    let out = serde_json::json!({ "id": user.id, "email": user.email, "scope": user.scope });
+    println!("{out}");
+    Ok(())
+}
+
+fn read_password(from_stdin: bool) -> Result<SecretString, CliError> {
+    if from_stdin {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .map_err(failed)?;
+        let password = line.trim_end_matches(['\r', '\n']).to_owned();
+        return Ok(SecretString::from(password));
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(CliError::Usage(
+            "no terminal to prompt on: pass --password-stdin".into(),
+        ));
+    }
+    let first = rpassword::prompt_password("Password: ").map_err(failed)?;
+    let again = rpassword::prompt_password("Repeat password: ").map_err(failed)?;
+    if first != again {
+        return Err(failed("the passwords differ"));
+    }
+    Ok(SecretString::from(first))
+}
+
+fn list_keys(config: &Config) -> Result<(), CliError> {
+    let ring = KeyRing::load(&config.keys_dir).map_err(failed)?;
+    println!(
+        "{:<44} {:<6} {:<9} {:<20} {:<20} {:<20}",
+        "KID", "ALG", "STATE", "CREATED", "ACTIVATES", "RETIRES"
+    );
+    for key in ring.keys() {
+        let state = serde_json::to_value(key.meta.state)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        println!(
+            "{:<44} {:<6} {:<9} {:<20} {:<20} {:<20}",
+            key.kid,
+            key.meta.alg,
+            state,
+            time(Some(key.meta.created_at)),
+            time(key.meta.activates_at),
+            time(key.meta.retires_at),
+        );
+    }
+    Ok(())
+}
+
+fn time(seconds: Option<i64>) -> String {
+    seconds
+        .and_then(|s| chrono::DateTime::from_timestamp(s, 0))
+        .map_or_else(
+            || "-".to_owned(),
+            |t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        )
+}
+
+fn inspect(config: &Config, token: &str) -> Result<(), CliError> {
+    signet_guard::crypto::install();
+    let (header, claims) = decode_unverified(token)
+        .ok_or_else(|| CliError::Usage("not a compact JWS (header.payload.signature)".into()))?;
+    println!("header: {header}");
+    println!("claims: {claims}");
+    let ring = KeyRing::load(&config.keys_dir).map_err(failed)?;
+    let validator = signet_guard::verify::Validator::new(config.issuer(), config.audience.clone());
+    match validator.validate::<signet_guard::verify::NoCustomClaims>(token, ring.keyset()) {
+        Ok(_) => {
+            println!("verdict: valid");
+            Ok(())
+        }
+        Err(error) => {
+            println!("verdict: invalid ({error})");
+            Err(failed(format!("token is invalid: {error}")))
+        }
+    }
+}
+
+/// Header and claims as JSON, without any verification (for display only).
+fn decode_unverified(token: &str) -> Option<(serde_json::Value, serde_json::Value)> {
+    use base64::Engine;
+    let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let mut parts = token.split('.');
+    let (Some(header), Some(claims), Some(_), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return None;
+    };
+    let decode = |part: &str| -> Option<serde_json::Value> {
+        serde_json::from_slice(&engine.decode(part).ok()?).ok()
+    };
+    Some((decode(header)?, decode(claims)?))
+}

@@ -1,0 +1,301 @@
+//! Configuration: an optional TOML file overridden by `SIGNET_*` variables
+//! (CONTRACT §3). Everything is validated here, once, so the rest of the
+//! server can trust its settings.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use serde::{Deserialize, Deserializer};
+
+/// Algorithms Signet can generate keys for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum SigningAlg {
+    EdDSA,
+    ES256,
+    RS256,
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// Cost of argon2id; the defaults are OWASP's (m=19456 KiB, t=2, p=1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Argon2Config {
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+}
+
+impl Default for Argon2Config {
+    fn default() -> Self {
+        Self {
+            memory_kib: 19_456,
+            iterations: 2,
+            parallelism: 1,
+        }
+    }
+}
+
+/// The validated settings of one Signet process.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    pub listen: SocketAddr,
+    /// `iss` of every token; `None` means `http://<listen>`.
+    issuer: Option<String>,
+    pub database_url: String,
+    pub keys_dir: PathBuf,
+    #[serde(deserialize_with = "duration")]
+    pub access_ttl: Duration,
+    #[serde(deserialize_with = "duration")]
+    pub refresh_ttl: Duration,
+    #[serde(deserialize_with = "duration")]
+    pub refresh_grace: Duration,
+    pub audience: String,
+    pub signup: bool,
+    pub signing_alg: SigningAlg,
+    #[serde(deserialize_with = "optional_duration")]
+    pub key_publish_delay: Option<Duration>,
+    #[serde(deserialize_with = "optional_duration")]
+    pub key_rotation: Option<Duration>,
+    pub log: String,
+    pub log_format: LogFormat,
+    pub argon2: Argon2Config,
+    /// Concurrent argon2 computations; 0 means one per core.
+    pub hash_concurrency: usize,
+    pub max_body_bytes: usize,
+    #[serde(deserialize_with = "duration")]
+    pub request_timeout: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            issuer: None,
+            database_url: "sqlite://data/signet.db".into(),
+            keys_dir: PathBuf::from("keys"),
+            access_ttl: Duration::from_secs(15 * 60),
+            refresh_ttl: Duration::from_secs(30 * 86_400),
+            refresh_grace: Duration::from_secs(5),
+            audience: "signet".into(),
+            signup: true,
+            signing_alg: SigningAlg::EdDSA,
+            key_publish_delay: None,
+            key_rotation: None,
+            log: "info".into(),
+            log_format: LogFormat::Text,
+            argon2: Argon2Config::default(),
+            hash_concurrency: 0,
+            max_body_bytes: 1024 * 1024,
+            request_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Why the configuration was refused; the message names the setting.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration: {0}")]
+    Invalid(String),
+    #[error("configuration file {path}: cannot be read: {source}")]
+    Unreadable {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+impl From<figment::Error> for ConfigError {
+    fn from(error: figment::Error) -> Self {
+        let message = error.into_iter().map(|e| describe(&e)).collect::<Vec<_>>();
+        Self::Invalid(message.join("; "))
+    }
+}
+
+/// "SIGNET_ACCESS_TTL: …" for the environment, "access_ttl in FILE: …" for TOML.
+fn describe(error: &figment::Error) -> String {
+    let key = error.path.join(".");
+    let from_env = error
+        .metadata
+        .as_ref()
+        .is_some_and(|m| m.name.contains("environment"));
+    let setting = match &error.metadata {
+        _ if key.is_empty() => "configuration".to_owned(),
+        _ if from_env => format!("SIGNET_{}", error.path.join("__").to_uppercase()),
+        Some(meta) => match &meta.source {
+            Some(source) => format!("{} in {source}", key.to_lowercase()),
+            None => key.to_lowercase(),
+        },
+        None => key.to_lowercase(),
+    };
+    format!("{setting}: {}", error.kind)
+}
+
+impl Config {
+    /// Reads `path` (or `signet.toml` when present) and the environment.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        let default = Path::new("signet.toml");
+        let file = match path {
+            Some(path) => {
+                std::fs::metadata(path).map_err(|source| ConfigError::Unreadable {
+                    path: path.to_owned(),
+                    source,
+                })?;
+                Some(path)
+            }
+            None => default.exists().then_some(default),
+        };
+        let mut figment = Figment::new();
+        if let Some(file) = file {
+            figment = figment.merge(Toml::file_exact(file));
+        }
+        Self::from_figment(figment.merge(Env::prefixed("SIGNET_").split("__").ignore(&["config"])))
+    }
+
+    /// Extracts and validates; tests use this with their own providers.
+    pub fn from_figment(figment: Figment) -> Result<Self, ConfigError> {
+        let config: Config = figment.extract()?;
+        config.validate()
+    }
+
+    fn validate(self) -> Result<Self, ConfigError> {
+        let invalid = |msg: &str| Err(ConfigError::Invalid(msg.to_owned()));
+        if self.access_ttl.is_zero() {
+            return invalid("SIGNET_ACCESS_TTL / access_ttl must be positive");
+        }
+        if self.refresh_ttl < self.access_ttl {
+            return invalid("SIGNET_REFRESH_TTL / refresh_ttl must not be shorter than access_ttl");
+        }
+        if self.audience.trim().is_empty() {
+            return invalid("SIGNET_AUDIENCE / audience must not be empty");
+        }
+        if let Some(issuer) = &self.issuer
+            && !(issuer.starts_with("https://") || issuer.starts_with("http://"))
+        {
+            return invalid("SIGNET_ISSUER / issuer must be an http(s) URL");
+        }
+        if !self.database_url.starts_with("sqlite:")
+            && !self.database_url.starts_with("postgres://")
+            && !self.database_url.starts_with("postgresql://")
+        {
+            return invalid(
+                "SIGNET_DATABASE_URL / database_url must start with sqlite:// or postgres://",
+            );
+        }
+        if self.max_body_bytes == 0 {
+            return invalid("SIGNET_MAX_BODY_BYTES / max_body_bytes must be positive");
+        }
+        tracing_subscriber::EnvFilter::try_new(&self.log)
+            .map_err(|e| ConfigError::Invalid(format!("SIGNET_LOG / log: {e}")))?;
+        argon2::Params::new(
+            self.argon2.memory_kib,
+            self.argon2.iterations,
+            self.argon2.parallelism,
+            None,
+        )
+        .map_err(|e| ConfigError::Invalid(format!("argon2 parameters: {e}")))?;
+        Ok(self)
+    }
+
+    /// The `iss` claim and base of every published URL, without a trailing slash.
+    pub fn issuer(&self) -> String {
+        match &self.issuer {
+            Some(issuer) => issuer.trim_end_matches('/').to_owned(),
+            None => format!("http://{}", self.listen),
+        }
+    }
+
+    /// Sets the issuer explicitly (tests bind port 0 and learn the address late).
+    pub fn set_issuer(&mut self, issuer: impl Into<String>) {
+        self.issuer = Some(issuer.into());
+    }
+
+    /// Number of argon2 computations allowed at once.
+    pub fn hash_permits(&self) -> usize {
+        match self.hash_concurrency {
+            0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+            n => n,
+        }
+    }
+}
+
+/// Parses `30s`, `15m`, `12h`, `30d`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .ok_or_else(|| format!("`{text}` has no unit (use s, m, h or d, e.g. 15m)"))?;
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration like 30s, 15m, 12h or 30d"))?;
+    let seconds = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3_600,
+        "d" => 86_400,
+        _ => return Err(format!("`{text}` has an unknown unit (use s, m, h or d)")),
+    };
+    number
+        .checked_mul(seconds)
+        .map(Duration::from_secs)
+        .ok_or_else(|| format!("`{text}` is too large"))
+}
+
+fn duration<'de, D: Deserializer<'de>>(de: D) -> Result<Duration, D::Error> {
+    let text = String::deserialize(de)?;
+    parse_duration(&text).map_err(serde::de::Error::custom)
+}
+
+fn optional_duration<'de, D: Deserializer<'de>>(de: D) -> Result<Option<Duration>, D::Error> {
+    let text = String::deserialize(de)?;
+    match text.trim() {
+        "" | "off" => Ok(None),
+        other => parse_duration(other)
+            .map(Some)
+            .map_err(serde::de::Error::custom),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("15m"), Ok(Duration::from_secs(900)));
+        assert_eq!(parse_duration("12h"), Ok(Duration::from_secs(43_200)));
+        assert_eq!(parse_duration("30d"), Ok(Duration::from_secs(2_592_000)));
+        assert!(parse_duration("15").is_err());
+        assert!(parse_duration("m").is_err());
+        assert!(parse_duration("5w").is_err());
+        assert!(parse_duration("99999999999999999999d").is_err());
+    }
+
+    #[test]
+    fn bad_value_names_the_setting() {
+        let figment = Figment::new().merge(("access_ttl", "fifteen"));
+        let error = Config::from_figment(figment).unwrap_err().to_string();
+        assert!(error.contains("access_ttl: `fifteen`"), "{error}");
+    }
+
+    #[test]
+    fn defaults_follow_the_contract() {
+        let config = Config::from_figment(Figment::new()).unwrap();
+        assert_eq!(config.issuer(), "http://127.0.0.1:8080");
+        assert_eq!(config.access_ttl, Duration::from_secs(900));
+        assert_eq!(config.audience, "signet");
+        assert!(config.signup);
+    }
+}

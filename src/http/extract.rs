@@ -1,0 +1,117 @@
+//! Request extractors whose rejections use the documented error formats.
+
+use axum::extract::rejection::{FormRejection, JsonRejection};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use axum::{Form, Json};
+use serde::de::DeserializeOwned;
+use signet_guard::verify::{Claims, NoCustomClaims};
+
+use crate::app::AppState;
+use crate::error::ApiError;
+
+/// A JSON body; a malformed one is a 400 problem+json.
+pub struct JsonBody<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        Json::<T>::from_request(request, state)
+            .await
+            .map(|Json(value)| Self(value))
+            .map_err(|rejection| json_problem(&rejection))
+    }
+}
+
+fn json_problem(rejection: &JsonRejection) -> ApiError {
+    let status = rejection.status();
+    let title = status.canonical_reason().unwrap_or("Bad Request");
+    ApiError::problem(status, title, rejection.body_text())
+}
+
+/// An OAuth request body, form-encoded (RFC 6749) or JSON; rejections are
+/// RFC 6749 `invalid_request` errors.
+pub struct OAuthBody<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for OAuthBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let content_type = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        if content_type.starts_with("application/json") {
+            let Json(value) = Json::<T>::from_request(request, state)
+                .await
+                .map_err(|r| oauth_rejection(r.status(), r.body_text()))?;
+            return Ok(Self(value));
+        }
+        if content_type.starts_with("application/x-www-form-urlencoded") {
+            let Form(value) = Form::<T>::from_request(request, state)
+                .await
+                .map_err(|r: FormRejection| oauth_rejection(r.status(), r.body_text()))?;
+            return Ok(Self(value));
+        }
+        Err(ApiError::oauth(
+            "invalid_request",
+            "the body must be application/x-www-form-urlencoded or application/json",
+        ))
+    }
+}
+
+fn oauth_rejection(status: StatusCode, text: String) -> ApiError {
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        return ApiError::problem(status, "Payload Too Large", "the request body is too large");
+    }
+    ApiError::oauth("invalid_request", text)
+}
+
+/// The verified claims of the request's bearer token (RFC 6750 §2.1 only:
+/// tokens in query strings or bodies are not accepted).
+pub struct Bearer(pub Claims<NoCustomClaims>);
+
+impl FromRequestParts<AppState> for Bearer {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let token = bearer_token(parts)?;
+        let claims = state.validator.validate(token, state.keys.keyset())?;
+        Ok(Self(claims))
+    }
+}
+
+/// The token of the one `Authorization: Bearer` header.
+fn bearer_token(parts: &Parts) -> Result<&str, ApiError> {
+    let mut values = parts.headers.get_all(header::AUTHORIZATION).iter();
+    let (Some(value), None) = (values.next(), values.next()) else {
+        return Err(if parts.headers.contains_key(header::AUTHORIZATION) {
+            invalid_request("send exactly one Authorization header")
+        } else {
+            ApiError::missing_token()
+        });
+    };
+    let value = value
+        .to_str()
+        .map_err(|_| invalid_request("malformed Authorization header"))?;
+    match value.split_once(' ') {
+        Some((scheme, token))
+            if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
+        {
+            Ok(token.trim())
+        }
+        _ => Err(ApiError::missing_token()),
+    }
+}
+
+fn invalid_request(description: &str) -> ApiError {
+    ApiError::Bearer {
+        status: StatusCode::BAD_REQUEST,
+        error: Some("invalid_request"),
+        description: description.to_owned(),
+    }
+}

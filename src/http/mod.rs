@@ -1,0 +1,70 @@
+//! The HTTP surface: one module per resource, thin handlers, and the layers
+//! every request passes through.
+
+mod extract;
+mod health;
+mod layers;
+mod oauth;
+mod users;
+mod wellknown;
+
+use axum::Router;
+use axum::http::Method;
+use axum::routing::{MethodRouter, get, post};
+
+use crate::app::AppState;
+
+/// One endpoint: the route table is the single list both the router and the
+/// OpenAPI drift test read.
+pub struct Route {
+    pub method: Method,
+    pub path: &'static str,
+    handler: MethodRouter<AppState>,
+}
+
+fn route(method: Method, path: &'static str, handler: MethodRouter<AppState>) -> Route {
+    Route {
+        method,
+        path,
+        handler,
+    }
+}
+
+fn routes() -> Vec<Route> {
+    vec![
+        route(Method::POST, "/v1/users", post(users::register)),
+        route(Method::GET, "/v1/userinfo", get(users::userinfo)),
+        route(Method::POST, "/oauth2/token", post(oauth::token)),
+        route(Method::GET, "/.well-known/jwks.json", get(wellknown::jwks)),
+        route(
+            Method::GET,
+            "/.well-known/oauth-authorization-server",
+            get(wellknown::metadata),
+        ),
+        route(
+            Method::GET,
+            "/.well-known/openid-configuration",
+            get(wellknown::metadata),
+        ),
+        route(Method::GET, "/healthz", get(health::healthz)),
+        route(Method::GET, "/readyz", get(health::readyz)),
+    ]
+}
+
+/// Method and path of every endpoint, for the OpenAPI drift test.
+pub fn route_table() -> Vec<(Method, &'static str)> {
+    routes().into_iter().map(|r| (r.method, r.path)).collect()
+}
+
+/// The router with all endpoints and layers.
+pub fn router(state: AppState) -> Router {
+    let metadata = wellknown::Metadata::new(&state);
+    let router = routes()
+        .into_iter()
+        .fold(Router::new(), |router, r| router.route(r.path, r.handler));
+    let router = router
+        .fallback(layers::not_found)
+        .layer(axum::Extension(metadata))
+        .with_state(state.clone());
+    layers::apply(router, &state.config)
+}

@@ -1,0 +1,75 @@
+//! `/.well-known` documents: the JWK Set and RFC 8414 metadata, both served
+//! from bytes prepared once.
+
+use axum::Extension;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::app::AppState;
+
+/// How long validators may cache the JWKS; key rotation waits longer than
+/// this before a new key signs.
+pub const JWKS_MAX_AGE_SECS: u64 = 300;
+
+/// The serialised RFC 8414 document.
+#[derive(Clone)]
+pub struct Metadata(Bytes);
+
+impl Metadata {
+    pub fn new(state: &AppState) -> Self {
+        let issuer = &state.issuer;
+        let document = json!({
+            "issuer": issuer,
+            "token_endpoint": format!("{issuer}/oauth2/token"),
+            "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
+            "userinfo_endpoint": format!("{issuer}/v1/userinfo"),
+            "grant_types_supported": ["password"],
+            "token_endpoint_auth_methods_supported": ["none"],
+            "response_types_supported": [],
+            "token_endpoint_auth_signing_alg_values_supported": [],
+            "id_token_signing_alg_values_supported": [],
+        });
+        Self(Bytes::from(document.to_string()))
+    }
+}
+
+pub async fn jwks(State(state): State<AppState>, request: HeaderMap) -> Response {
+    let (body, etag) = state.keys.jwks();
+    let cache = format!("public, max-age={JWKS_MAX_AGE_SECS}");
+    let not_modified = request
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|tag| matches(tag, etag)));
+    let headers = [
+        (header::CACHE_CONTROL, cache),
+        (header::ETAG, etag.to_owned()),
+    ];
+    if not_modified {
+        return (StatusCode::NOT_MODIFIED, headers).into_response();
+    }
+    let content_type = (
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/jwk-set+json"),
+    );
+    (headers, [content_type], body.clone()).into_response()
+}
+
+/// Weak comparison, as RFC 9110 §13.1.2 prescribes for `If-None-Match`.
+fn matches(candidate: &str, etag: &str) -> bool {
+    let candidate = candidate.trim();
+    candidate == "*" || candidate.trim_start_matches("W/") == etag
+}
+
+pub async fn metadata(Extension(Metadata(body)): Extension<Metadata>) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            (header::CACHE_CONTROL, "public, max-age=300"),
+        ],
+        body,
+    )
+        .into_response()
+}

@@ -1,0 +1,127 @@
+//! Key files in `keys_dir`: `<kid>.pem` (PKCS#8, mode 0600) with its state in
+//! `<kid>.json` beside it. Writes go through a temp file, fsync and rename so
+//! a crash never leaves half a key.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::KeyError;
+use crate::config::SigningAlg;
+
+/// Lifecycle of a key (CONTRACT §6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyState {
+    Next,
+    Active,
+    Retiring,
+}
+
+/// What is known about a key besides its private bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyMeta {
+    pub alg: String,
+    pub state: KeyState,
+    pub created_at: i64,
+    pub activates_at: Option<i64>,
+    pub retires_at: Option<i64>,
+}
+
+/// One key as read from disk.
+pub struct KeyFile {
+    pub kid: String,
+    pub pkcs8: Vec<u8>,
+    pub meta: KeyMeta,
+}
+
+/// Reads every `*.pem` key (and its state) in `dir`, sorted by creation.
+pub fn read_all(dir: &Path) -> Result<Vec<KeyFile>, KeyError> {
+    let entries = fs::read_dir(dir).map_err(|e| KeyError::io(dir, e))?;
+    let mut keys = Vec::new();
+    for entry in entries {
+        let path = entry.map_err(|e| KeyError::io(dir, e))?.path();
+        if path.extension().is_some_and(|ext| ext == "pem") {
+            keys.push(read_one(&path)?);
+        }
+    }
+    keys.sort_by(|a, b| (a.meta.created_at, &a.kid).cmp(&(b.meta.created_at, &b.kid)));
+    Ok(keys)
+}
+
+fn read_one(pem_path: &Path) -> Result<KeyFile, KeyError> {
+    let kid = pem_path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .ok_or_else(|| KeyError::malformed(pem_path, "the file name is not a key id"))?
+        .to_owned();
+    let text = fs::read_to_string(pem_path).map_err(|e| KeyError::io(pem_path, e))?;
+    let block = pem::parse(text).map_err(|e| KeyError::malformed(pem_path, &e.to_string()))?;
+    if block.tag() != "PRIVATE KEY" {
+        return Err(KeyError::malformed(
+            pem_path,
+            "expected a PKCS#8 `PRIVATE KEY` block",
+        ));
+    }
+    let meta_path = pem_path.with_extension("json");
+    let meta_text = fs::read_to_string(&meta_path).map_err(|e| KeyError::io(&meta_path, e))?;
+    let meta = serde_json::from_str(&meta_text)
+        .map_err(|e| KeyError::malformed(&meta_path, &e.to_string()))?;
+    Ok(KeyFile {
+        kid,
+        pkcs8: block.into_contents(),
+        meta,
+    })
+}
+
+/// Writes a new key and its state; the key file is private to the owner.
+pub fn write(dir: &Path, kid: &str, pkcs8: &[u8], meta: &KeyMeta) -> Result<(), KeyError> {
+    fs::create_dir_all(dir).map_err(|e| KeyError::io(dir, e))?;
+    let pem_text = pem::encode(&pem::Pem::new("PRIVATE KEY", pkcs8.to_vec()));
+    let meta_text =
+        serde_json::to_vec_pretty(meta).map_err(|e| KeyError::malformed(dir, &e.to_string()))?;
+    // State first: a key file without state would be refused at load.
+    write_atomic(&dir.join(format!("{kid}.json")), &meta_text, 0o644)?;
+    write_atomic(&dir.join(format!("{kid}.pem")), pem_text.as_bytes(), 0o600)
+}
+
+/// Replaces `path` with `bytes` in one step.
+pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), KeyError> {
+    let tmp = temp_path(path);
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, mode);
+    let result = (|| {
+        let mut file = options.open(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        fs::rename(&tmp, path)?;
+        if let Some(parent) = path.parent() {
+            fs::File::open(parent)?.sync_all()?;
+        }
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result.map_err(|e| KeyError::io(path, e))
+}
+
+fn temp_path(path: &Path) -> PathBuf {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("key");
+    path.with_file_name(format!(".{name}.{}.tmp", std::process::id()))
+}
+
+impl SigningAlg {
+    /// The JOSE name, as written in state files and token headers.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SigningAlg::EdDSA => "EdDSA",
+            SigningAlg::ES256 => "ES256",
+            SigningAlg::RS256 => "RS256",
+        }
+    }
+}

@@ -1,0 +1,93 @@
+//! RFC 9068 access tokens: compact JWS signed with the active key.
+
+use std::time::Duration;
+
+use jsonwebtoken::Header;
+use serde::Serialize;
+
+use crate::keys::KeyRing;
+
+/// Media type of RFC 9068 tokens, in the `typ` header.
+pub const TOKEN_TYPE: &str = "at+jwt";
+
+/// Who and what a token is for.
+#[derive(Debug, Clone)]
+pub struct Grant {
+    pub sub: String,
+    pub aud: String,
+    pub scope: String,
+    pub client_id: String,
+    /// Session of a user token; `None` for client credentials.
+    pub sid: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Claims<'a> {
+    iss: &'a str,
+    sub: &'a str,
+    aud: &'a str,
+    exp: i64,
+    iat: i64,
+    nbf: i64,
+    jti: String,
+    scope: &'a str,
+    client_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sid: Option<&'a str>,
+}
+
+/// A signed access token and its lifetime in seconds.
+pub struct AccessToken {
+    pub token: String,
+    pub expires_in: u64,
+    pub jti: String,
+    pub exp: i64,
+}
+
+/// Signing failed: only a broken key can cause this.
+#[derive(Debug, thiserror::Error)]
+#[error("token signing failed")]
+pub struct SignError(#[from] jsonwebtoken::errors::Error);
+
+/// Mints access tokens for one issuer.
+pub struct AccessTokens {
+    issuer: String,
+    ttl: Duration,
+}
+
+impl AccessTokens {
+    pub fn new(issuer: String, ttl: Duration) -> Self {
+        Self { issuer, ttl }
+    }
+
+    /// Signs a token for `grant` with the ring's active key.
+    pub fn mint(&self, keys: &KeyRing, grant: &Grant) -> Result<AccessToken, SignError> {
+        let key = keys.active();
+        let mut header = Header::new(key.alg);
+        header.typ = Some(TOKEN_TYPE.to_owned());
+        header.kid = Some(key.kid.clone());
+        let now = chrono::Utc::now().timestamp();
+        let ttl = self.ttl.as_secs();
+        let exp = now.saturating_add(i64::try_from(ttl).unwrap_or(i64::MAX));
+        let jti = uuid::Uuid::new_v4().to_string();
+        let claims = Claims {
+            iss: &self.issuer,
+            sub: &grant.sub,
+            aud: &grant.aud,
+            exp,
+            iat: now,
+            nbf: now,
+            jti: jti.clone(),
+            scope: &grant.scope,
+            client_id: &grant.client_id,
+            sid: grant.sid.as_deref(),
+        };
+        let token = jsonwebtoken::encode(&header, &claims, key.encoding_key())?;
+        Ok(AccessToken {
+            token,
+            expires_in: ttl,
+            jti,
+            exp,
+        })
+    }
+}

@@ -1,0 +1,7 @@
+//! Tokens Signet issues: RFC 9068 access tokens and opaque refresh tokens,
+//! and the sessions that tie them together.
+
+pub mod access;
+pub mod refresh;
+pub mod scope;
+pub mod sessions;

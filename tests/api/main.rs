@@ -1,0 +1,13 @@
+//! Black-box tests of the server over HTTP on 127.0.0.1.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod independent;
+mod limits;
+mod login;
+mod openapi;
+mod restart;
+mod userinfo;
+mod users;
+mod wellknown;

@@ -1,0 +1,68 @@
+use serde_json::Value;
+
+use crate::common::{PASSWORD, TestServer, client};
+
+const ISSUER: &str = "https://signet.test";
+
+#[tokio::test]
+async fn a_restart_keeps_users_keys_and_tokens() {
+    let first = TestServer::start_with(|c| c.set_issuer(ISSUER)).await;
+    let tokens = first.user_tokens("ada@example.com").await;
+    let kid = first.state.keys.active().kid.clone();
+    let dir = first.dir.clone();
+    first.stop().await;
+
+    let second = TestServer::start_in(dir, |c| c.set_issuer(ISSUER)).await;
+    assert_eq!(
+        second.state.keys.active().kid,
+        kid,
+        "the key was loaded, not regenerated"
+    );
+    let (status, _) = second.login("ada@example.com", PASSWORD).await;
+    assert_eq!(status, 200, "the user survived");
+
+    let token = tokens["access_token"].as_str().unwrap();
+    let response = client()
+        .get(second.url("/v1/userinfo"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status(),
+        200,
+        "a token from before the restart still works"
+    );
+    let jwks: Value = client()
+        .get(second.url("/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(jwks["keys"][0]["kid"], kid);
+}
+
+#[tokio::test]
+async fn a_malformed_key_file_stops_start_up() {
+    let first = TestServer::start().await;
+    let dir = first.dir.clone();
+    let kid = first.state.keys.active().kid.clone();
+    first.stop().await;
+    let pem = dir.path().join("keys").join(format!("{kid}.pem"));
+    std::fs::write(
+        &pem,
+        "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+    )
+    .unwrap();
+    let mut config = crate::common::config_in(dir.path());
+    config.set_issuer(ISSUER);
+    let error = signet::app::Services::start(config)
+        .await
+        .err()
+        .expect("refused");
+    let message = error.to_string();
+    assert!(message.contains(&format!("{kid}.pem")), "{message}");
+    assert!(message.contains("malformed"), "{message}");
+}

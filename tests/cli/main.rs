@@ -1,0 +1,257 @@
+//! The `signet` binary as users run it: commands, exit codes, and logs.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use common::{PASSWORD, TestServer, client};
+
+/// `signet` with its settings pointed at `dir`; nothing inherited from the
+/// caller's `SIGNET_*` environment.
+fn signet(dir: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_signet"));
+    for (key, _) in std::env::vars() {
+        if key.starts_with("SIGNET_") {
+            command.env_remove(key);
+        }
+    }
+    command
+        .current_dir(dir)
+        .env(
+            "SIGNET_DATABASE_URL",
+            format!("sqlite://{}", dir.join("data/signet.db").display()),
+        )
+        .env("SIGNET_KEYS_DIR", dir.join("keys"))
+        .env("SIGNET_ARGON2__MEMORY_KIB", "1024")
+        .env("SIGNET_ARGON2__ITERATIONS", "1");
+    command
+}
+
+fn run_with_stdin(mut command: Command, input: &str) -> Output {
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn signet");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[tokio::test]
+async fn users_add_works_beside_a_running_server() {
+    let server = TestServer::start().await;
+    let mut command = signet(&server.path());
+    command.args([
+        "users",
+        "add",
+        "grace@example.com",
+        "--password-stdin",
+        "--scope",
+        "admin read",
+    ]);
+    let output = run_with_stdin(command, &format!("{PASSWORD}\n"));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let printed: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(printed["email"], "grace@example.com");
+    assert_eq!(printed["scope"], "admin read");
+    assert!(!String::from_utf8_lossy(&output.stdout).contains(PASSWORD));
+
+    let (status, body) = server.login("grace@example.com", PASSWORD).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["scope"], "admin read");
+
+    let mut again = signet(&server.path());
+    again.args(["users", "add", "grace@example.com", "--password-stdin"]);
+    let output = run_with_stdin(again, &format!("{PASSWORD}\n"));
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("already exists"), "{stderr}");
+    assert_eq!(
+        stderr.trim().lines().count(),
+        1,
+        "one-line message: {stderr}"
+    );
+}
+
+#[tokio::test]
+async fn users_add_without_a_terminal_needs_password_stdin() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = signet(dir.path());
+    command.args(["users", "add", "grace@example.com"]);
+    let output = run_with_stdin(command, "");
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--password-stdin"));
+}
+
+#[tokio::test]
+async fn keys_list_and_token_inspect() {
+    let server = TestServer::start_with(|c| c.set_issuer("http://127.0.0.1:8080")).await;
+    let kid = server.state.keys.active().kid.clone();
+    let output = signet(&server.path())
+        .args(["keys", "list"])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let listing = String::from_utf8_lossy(&output.stdout);
+    let row = listing
+        .lines()
+        .find(|l| l.starts_with(&kid))
+        .expect("the key is listed");
+    assert!(row.contains("EdDSA") && row.contains("active"), "{row}");
+
+    let tokens = server.user_tokens("ada@example.com").await;
+    let token = tokens["access_token"].as_str().unwrap();
+    let output = signet(&server.path())
+        .args(["token", "inspect", token])
+        .output()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{printed}");
+    assert!(
+        printed.contains("\"typ\":\"at+jwt\"") && printed.contains("verdict: valid"),
+        "{printed}"
+    );
+
+    let mut forged = token.to_owned();
+    forged.truncate(token.len() - 4);
+    forged.push_str("AAAA");
+    let output = signet(&server.path())
+        .args(["token", "inspect", &forged])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("verdict: invalid"));
+    let output = signet(&server.path())
+        .args(["token", "inspect", "nonsense"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+}
+
+#[test]
+fn bad_settings_and_usage_have_their_exit_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = signet(dir.path())
+        .env("SIGNET_ACCESS_TTL", "fifteen")
+        .args(["keys", "list"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("SIGNET_ACCESS_TTL: `fifteen`"), "{stderr}");
+
+    let output = signet(dir.path()).arg("frobnicate").output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+}
+
+#[tokio::test]
+async fn server_logs_hold_no_password_or_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let base = format!("http://127.0.0.1:{port}");
+    let child = signet(dir.path())
+        .env("SIGNET_LISTEN", format!("127.0.0.1:{port}"))
+        .env("SIGNET_LOG", "debug")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let http = client();
+    let mut ready = false;
+    for _ in 0..100 {
+        if http
+            .get(format!("{base}/readyz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+        {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(ready, "server did not start");
+    let signup = serde_json::json!({ "email": "ada@example.com", "password": PASSWORD });
+    http.post(format!("{base}/v1/users"))
+        .json(&signup)
+        .send()
+        .await
+        .unwrap();
+    let wrong = [
+        ("grant_type", "password"),
+        ("username", "ada@example.com"),
+        ("password", "wrong secret 42"),
+    ];
+    http.post(format!("{base}/oauth2/token"))
+        .form(&wrong)
+        .send()
+        .await
+        .unwrap();
+    let login = [
+        ("grant_type", "password"),
+        ("username", "ada@example.com"),
+        ("password", PASSWORD),
+    ];
+    let tokens: serde_json::Value = http
+        .post(format!("{base}/oauth2/token"))
+        .form(&login)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let access = tokens["access_token"].as_str().unwrap();
+    let refresh = tokens["refresh_token"].as_str().unwrap();
+    let response = http
+        .get(format!("{base}/v1/userinfo"))
+        .bearer_auth(access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+
+    terminate(child.id());
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "SIGTERM ends the server cleanly");
+    let logs = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        logs.contains("signet listening"),
+        "logs were captured: {logs}"
+    );
+    let signature = access.rsplit('.').next().unwrap();
+    for secret in [PASSWORD, "wrong secret 42", access, signature, refresh] {
+        assert!(!logs.contains(secret), "a secret leaked into the logs");
+    }
+}
+
+/// Sends SIGTERM, as container runtimes do.
+fn terminate(pid: u32) {
+    let status = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
