@@ -1,0 +1,23 @@
+# Multi-stage build of the signet server. The build stage runs the same
+# command as CI and the README (`cargo build --release --locked`).
+FROM rust:1.95-bookworm AS build
+WORKDIR /src
+COPY . .
+RUN cargo build --release --locked --bin signet
+
+FROM debian:bookworm-slim
+RUN useradd --system --uid 10001 --home-dir /var/lib/signet signet \
+    && mkdir -p /var/lib/signet/data /var/lib/signet/keys \
+    && chown -R signet:signet /var/lib/signet \
+    && chmod 700 /var/lib/signet/keys
+COPY --from=build /src/target/release/signet /usr/local/bin/signet
+USER signet
+WORKDIR /var/lib/signet
+ENV SIGNET_LISTEN=0.0.0.0:8080 \
+    SIGNET_DATABASE_URL=sqlite:///var/lib/signet/data/signet.db \
+    SIGNET_KEYS_DIR=/var/lib/signet/keys
+VOLUME ["/var/lib/signet/data", "/var/lib/signet/keys"]
+EXPOSE 8080
+STOPSIGNAL SIGTERM
+ENTRYPOINT ["/usr/local/bin/signet"]
+CMD ["serve"]
