@@ -2,19 +2,22 @@
 //! serves it.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use signet_guard::verify::Validator;
 use tokio::net::TcpListener;
 
 use crate::auth::accounts::Accounts;
+use crate::auth::clients::Clients;
 use crate::auth::passwords::{HashError, Hasher};
 use crate::config::Config;
 use crate::keys::{KeyError, KeyRing};
 use crate::store::{self, Store, StoreError};
 use crate::tokens::access::AccessTokens;
 use crate::tokens::refresh::RefreshTokens;
-use crate::tokens::sessions::Sessions;
+use crate::tokens::revocations::Revocations;
+use crate::tokens::sessions::{SessionSettings, Sessions};
 
 /// Everything a request handler may need, shared by all requests.
 pub struct Services {
@@ -22,9 +25,12 @@ pub struct Services {
     pub issuer: String,
     pub store: Arc<dyn Store>,
     pub accounts: Accounts,
+    pub clients: Clients,
+    pub access_tokens: Arc<AccessTokens>,
     /// Shared with `accounts`; kept here for its load figures.
     pub hasher: Arc<Hasher>,
     pub sessions: Sessions,
+    pub revocations: Arc<Revocations>,
     pub keys: Arc<KeyRing>,
     pub validator: Validator,
 }
@@ -52,29 +58,83 @@ impl Services {
     /// Opens the store and keys named by `config`, creating them on first start.
     pub async fn start(config: Config) -> Result<AppState, StartError> {
         signet_guard::crypto::install();
-        let store = store::open(&config.database_url).await?;
+        let store = store::open(&config.database_url, config.pool_settings()).await?;
         let keys = Arc::new(KeyRing::load_or_init(&config.keys_dir, config.signing_alg)?);
         let refresh = RefreshTokens::load_or_init(&config.keys_dir)?;
         let hasher = Arc::new(Hasher::new(config.argon2, config.hash_permits())?);
         let issuer = config.issuer();
+        let revocations =
+            Arc::new(Revocations::new(store.clone(), config.revocation_settings()).await?);
+        let access_tokens = Arc::new(AccessTokens::new(issuer.clone(), config.access_ttl));
         let sessions = Sessions::new(
             store.clone(),
-            AccessTokens::new(issuer.clone(), config.access_ttl),
+            revocations.clone(),
+            access_tokens.clone(),
             refresh,
-            config.audience.clone(),
-            config.refresh_ttl,
+            SessionSettings {
+                audience: config.audience.clone(),
+                refresh_ttl: config.refresh_ttl,
+                grace: config.refresh_grace,
+            },
         );
-        Ok(Arc::new(Services {
+        let services = Arc::new(Services {
             accounts: Accounts::new(store.clone(), hasher.clone()),
+            clients: Clients::new(store.clone()),
+            access_tokens,
             hasher,
             validator: Validator::new(issuer.clone(), config.audience.clone()),
             issuer,
             store,
             sessions,
+            revocations,
             keys,
             config,
-        }))
+        });
+        spawn_upkeep(&services);
+        Ok(services)
     }
+}
+
+/// How often the store is asked for revocations made by other processes
+/// (the CLI, other instances), so long polls here wake for them too.
+const FEED_FOLLOW_INTERVAL: Duration = Duration::from_millis(500);
+
+/// Background upkeep, which stops once the services are dropped: deleting
+/// ended sessions and expired revocations, and following the store's feed.
+fn spawn_upkeep(services: &AppState) {
+    every(services, services.config.cleanup_interval, |s| async move {
+        match s.revocations.prune().await {
+            Ok(pruned) if pruned != Default::default() => {
+                tracing::debug!(?pruned, "cleaned up expired sessions and revocations");
+            }
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "clean-up failed; will retry"),
+        }
+    });
+    every(services, FEED_FOLLOW_INTERVAL, |s| async move {
+        if let Err(error) = s.revocations.publish().await {
+            tracing::debug!(%error, "could not read the latest revocation");
+        }
+    });
+}
+
+fn every<F, Fut>(services: &AppState, period: Duration, task: F)
+where
+    F: Fn(AppState) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send,
+{
+    let weak = Arc::downgrade(services);
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(period);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            let Some(services) = weak.upgrade() else {
+                return;
+            };
+            task(services).await;
+        }
+    });
 }
 
 /// The full HTTP application for `state`.

@@ -10,10 +10,12 @@ use secrecy::SecretString;
 
 use crate::app::{self, Services};
 use crate::auth::accounts::Accounts;
+use crate::auth::clients::Clients;
 use crate::auth::passwords::Hasher;
 use crate::config::Config;
 use crate::keys::KeyRing;
 use crate::store;
+use crate::tokens::revocations::Revocations;
 
 #[derive(Parser)]
 #[command(name = "signet", version, about = "Token authentication service")]
@@ -29,9 +31,14 @@ pub struct Cli {
 pub enum Command {
     /// Run the server (the default).
     Serve,
+    /// Create or upgrade the database schema, then exit (serve does this too).
+    Migrate,
     /// Manage users.
     #[command(subcommand)]
     Users(UsersCommand),
+    /// Manage confidential clients (client_credentials).
+    #[command(subcommand)]
+    Clients(ClientsCommand),
     /// Inspect signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -52,6 +59,26 @@ pub enum UsersCommand {
         #[arg(long, default_value = "")]
         scope: String,
     },
+    /// Disable a user and revoke all of the user's sessions.
+    Disable { email: String },
+}
+
+#[derive(Subcommand)]
+pub enum ClientsCommand {
+    /// Create a client; prints {"client_id","client_secret"} once.
+    Add {
+        name: String,
+        /// Scopes the client may be granted, space-separated.
+        #[arg(long, default_value = "")]
+        scope: String,
+        /// `aud` of the client's tokens (default: the configured audience).
+        #[arg(long)]
+        audience: Option<String>,
+    },
+    /// List clients (never their secrets).
+    List,
+    /// Remove a client: its credentials stop working at once.
+    Remove { client_id: String },
 }
 
 #[derive(Subcommand)]
@@ -84,19 +111,39 @@ impl CliError {
     }
 }
 
-fn failed(error: impl std::fmt::Display) -> CliError {
-    CliError::Failed(error.to_string())
+/// A failure with its causes on one line ("database: unavailable: connection refused").
+fn failed(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> CliError {
+    let error = error.into();
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !message.contains(&text) {
+            message = format!("{message}: {text}");
+        }
+        source = cause.source();
+    }
+    CliError::Failed(message)
 }
 
 /// Runs a non-server command.
 pub async fn run(config: Config, command: Command) -> Result<(), CliError> {
     match command {
         Command::Serve => serve(config).await,
+        Command::Migrate => {
+            store::open(&config.database_url, config.pool_settings())
+                .await
+                .map_err(failed)?;
+            println!("database is up to date");
+            Ok(())
+        }
         Command::Users(UsersCommand::Add {
             email,
             password_stdin,
             scope,
         }) => add_user(config, &email, password_stdin, &scope).await,
+        Command::Users(UsersCommand::Disable { email }) => disable_user(config, &email).await,
+        Command::Clients(command) => clients(config, command).await,
         Command::Keys(KeysCommand::List) => list_keys(&config),
         Command::Token(TokenCommand::Inspect { token }) => inspect(&config, &token),
     }
@@ -147,7 +194,9 @@ async fn add_user(
     scope: &str,
 ) -> Result<(), CliError> {
     let password = read_password(password_stdin)?;
-    let store = store::open(&config.database_url).await.map_err(failed)?;
+    let store = store::open(&config.database_url, config.pool_settings())
+        .await
+        .map_err(failed)?;
     let hasher = Hasher::new(config.argon2, 1).map_err(failed)?;
     let accounts = Accounts::new(store, Arc::new(hasher));
     let user = accounts
@@ -156,6 +205,74 @@ async fn add_user(
         .map_err(failed)?;
     let out = serde_json::json!({ "id": user.id, "email": user.email, "scope": user.scope });
     println!("{out}");
+    Ok(())
+}
+
+async fn disable_user(config: Config, email: &str) -> Result<(), CliError> {
+    let store = store::open(&config.database_url, config.pool_settings())
+        .await
+        .map_err(failed)?;
+    let hasher = Hasher::new(config.argon2, 1).map_err(failed)?;
+    let revocations = Revocations::new(store.clone(), config.revocation_settings())
+        .await
+        .map_err(failed)?;
+    let accounts = Accounts::new(store, Arc::new(hasher));
+    match accounts
+        .disable(email, &revocations)
+        .await
+        .map_err(failed)?
+    {
+        Some(user) => {
+            println!(
+                "{}",
+                serde_json::json!({ "id": user.id, "email": user.email, "disabled": true })
+            );
+            Ok(())
+        }
+        None => Err(failed(format!("no user with email {email}"))),
+    }
+}
+
+async fn clients(config: Config, command: ClientsCommand) -> Result<(), CliError> {
+    let store = store::open(&config.database_url, config.pool_settings())
+        .await
+        .map_err(failed)?;
+    let clients = Clients::new(store);
+    match command {
+        ClientsCommand::Add {
+            name,
+            scope,
+            audience,
+        } => {
+            let audience = audience.unwrap_or_else(|| config.audience.clone());
+            let created = clients
+                .add(&name, &scope, &audience)
+                .await
+                .map_err(failed)?;
+            let out = serde_json::json!({
+                "client_id": created.client.id,
+                "client_secret": created.secret,
+            });
+            println!("{out}");
+        }
+        ClientsCommand::List => {
+            for client in clients.list().await.map_err(failed)? {
+                let out = serde_json::json!({
+                    "client_id": client.id,
+                    "name": client.name,
+                    "scope": client.scope,
+                    "audience": client.audience,
+                    "created_at": time(Some(client.created_at)),
+                });
+                println!("{out}");
+            }
+        }
+        ClientsCommand::Remove { client_id } => {
+            if !clients.remove(&client_id).await.map_err(failed)? {
+                return Err(failed(format!("no client with id {client_id}")));
+            }
+        }
+    }
     Ok(())
 }
 
@@ -217,7 +334,7 @@ fn time(seconds: Option<i64>) -> String {
 
 fn inspect(config: &Config, token: &str) -> Result<(), CliError> {
     signet_guard::crypto::install();
-    let (header, claims) = decode_unverified(token)
+    let (header, claims) = crate::tokens::access::peek(token)
         .ok_or_else(|| CliError::Usage("not a compact JWS (header.payload.signature)".into()))?;
     println!("header: {header}");
     println!("claims: {claims}");
@@ -233,20 +350,4 @@ fn inspect(config: &Config, token: &str) -> Result<(), CliError> {
             Err(failed(format!("token is invalid: {error}")))
         }
     }
-}
-
-/// Header and claims as JSON, without any verification (for display only).
-fn decode_unverified(token: &str) -> Option<(serde_json::Value, serde_json::Value)> {
-    use base64::Engine;
-    let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    let mut parts = token.split('.');
-    let (Some(header), Some(claims), Some(_), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return None;
-    };
-    let decode = |part: &str| -> Option<serde_json::Value> {
-        serde_json::from_slice(&engine.decode(part).ok()?).ok()
-    };
-    Some((decode(header)?, decode(claims)?))
 }

@@ -10,6 +10,9 @@ use figment::Figment;
 use figment::providers::{Env, Format, Toml};
 use serde::{Deserialize, Deserializer};
 
+use crate::store::PoolSettings;
+use crate::tokens::revocations::RevocationSettings;
+
 /// Algorithms Signet can generate keys for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 pub enum SigningAlg {
@@ -54,6 +57,11 @@ pub struct Config {
     /// `iss` of every token; `None` means `http://<listen>`.
     issuer: Option<String>,
     pub database_url: String,
+    /// Connections per instance.
+    pub database_pool_size: u32,
+    /// Longest wait for a connection or a statement.
+    #[serde(deserialize_with = "duration")]
+    pub database_timeout: Duration,
     pub keys_dir: PathBuf,
     #[serde(deserialize_with = "duration")]
     pub access_ttl: Duration,
@@ -62,6 +70,8 @@ pub struct Config {
     #[serde(deserialize_with = "duration")]
     pub refresh_grace: Duration,
     pub audience: String,
+    /// Scopes advertised in the metadata (`scopes_supported`), space-separated.
+    pub scopes: String,
     pub signup: bool,
     pub signing_alg: SigningAlg,
     #[serde(deserialize_with = "optional_duration")]
@@ -76,6 +86,15 @@ pub struct Config {
     pub max_body_bytes: usize,
     #[serde(deserialize_with = "duration")]
     pub request_timeout: Duration,
+    /// How often expired sessions and revocation entries are deleted.
+    #[serde(deserialize_with = "duration")]
+    pub cleanup_interval: Duration,
+    /// Long polls of the revocation feed allowed to wait at once.
+    pub max_feed_waiters: usize,
+    /// How long revocation entries outlive their `exp`, covering the clock
+    /// leeway of validators.
+    #[serde(deserialize_with = "duration")]
+    pub revocation_margin: Duration,
 }
 
 impl Default for Config {
@@ -84,11 +103,14 @@ impl Default for Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             issuer: None,
             database_url: "sqlite://data/signet.db".into(),
+            database_pool_size: 10,
+            database_timeout: Duration::from_secs(5),
             keys_dir: PathBuf::from("keys"),
             access_ttl: Duration::from_secs(15 * 60),
             refresh_ttl: Duration::from_secs(30 * 86_400),
             refresh_grace: Duration::from_secs(5),
             audience: "signet".into(),
+            scopes: String::new(),
             signup: true,
             signing_alg: SigningAlg::EdDSA,
             key_publish_delay: None,
@@ -99,6 +121,9 @@ impl Default for Config {
             hash_concurrency: 0,
             max_body_bytes: 1024 * 1024,
             request_timeout: Duration::from_secs(30),
+            cleanup_interval: Duration::from_secs(60),
+            max_feed_waiters: 10_000,
+            revocation_margin: Duration::from_secs(60),
         }
     }
 }
@@ -192,6 +217,17 @@ impl Config {
                 "SIGNET_DATABASE_URL / database_url must start with sqlite:// or postgres://",
             );
         }
+        if self.refresh_grace > Duration::from_secs(60) {
+            return invalid("SIGNET_REFRESH_GRACE / refresh_grace must be at most 60s");
+        }
+        if self.cleanup_interval.is_zero() {
+            return invalid("SIGNET_CLEANUP_INTERVAL / cleanup_interval must be positive");
+        }
+        if self.database_pool_size == 0 || self.database_timeout.is_zero() {
+            return invalid(
+                "SIGNET_DATABASE_POOL_SIZE and SIGNET_DATABASE_TIMEOUT must be positive",
+            );
+        }
         if self.max_body_bytes == 0 {
             return invalid("SIGNET_MAX_BODY_BYTES / max_body_bytes must be positive");
         }
@@ -218,6 +254,23 @@ impl Config {
     /// Sets the issuer explicitly (tests bind port 0 and learn the address late).
     pub fn set_issuer(&mut self, issuer: impl Into<String>) {
         self.issuer = Some(issuer.into());
+    }
+
+    /// Connection pool limits of the store.
+    pub fn pool_settings(&self) -> PoolSettings {
+        PoolSettings {
+            max_connections: self.database_pool_size,
+            timeout: self.database_timeout,
+        }
+    }
+
+    /// Settings of the revocation list.
+    pub fn revocation_settings(&self) -> RevocationSettings {
+        RevocationSettings {
+            access_ttl: self.access_ttl,
+            margin: self.revocation_margin,
+            max_waiters: self.max_feed_waiters,
+        }
     }
 
     /// Number of argon2 computations allowed at once.

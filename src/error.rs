@@ -138,6 +138,7 @@ impl IntoResponse for ApiError {
                 let mut response = (status, Json(body)).into_response();
                 let headers = response.headers_mut();
                 headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+                headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
                 if status == StatusCode::UNAUTHORIZED {
                     headers.insert(
                         header::WWW_AUTHENTICATE,
@@ -216,6 +217,11 @@ impl From<SignError> for ApiError {
 impl From<SessionError> for ApiError {
     fn from(error: SessionError) -> Self {
         match error {
+            SessionError::UnknownToken
+            | SessionError::Expired
+            | SessionError::Revoked
+            | SessionError::Reused => Self::oauth("invalid_grant", error.to_string()),
+            SessionError::ScopeExceeded => Self::oauth("invalid_scope", error.to_string()),
             SessionError::Store(e) => e.into(),
             SessionError::Sign(e) => e.into(),
             SessionError::Random => Self::internal(&error),
@@ -244,6 +250,17 @@ impl From<LoginError> for ApiError {
             LoginError::InvalidCredentials => Self::oauth("invalid_grant", error.to_string()),
             LoginError::Hash(e) => e.into(),
             LoginError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<crate::auth::clients::ClientError> for ApiError {
+    fn from(error: crate::auth::clients::ClientError) -> Self {
+        use crate::auth::clients::ClientError;
+        match error {
+            ClientError::InvalidClient => Self::oauth("invalid_client", error.to_string()),
+            ClientError::Store(e) => e.into(),
+            ClientError::Random => Self::internal(&error),
         }
     }
 }

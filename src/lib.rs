@@ -9,5 +9,6 @@ pub mod config;
 pub mod error;
 pub mod http;
 pub mod keys;
+pub mod secrets;
 pub mod store;
 pub mod tokens;

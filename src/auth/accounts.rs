@@ -6,7 +6,9 @@ use secrecy::{ExposeSecret, SecretString};
 
 use super::passwords::{HashError, Hasher, Verdict};
 use super::{email, policy};
-use crate::store::{NewUser, Store, StoreError, User};
+use crate::store::{NewUser, SessionTarget, Store, StoreError, User};
+use crate::tokens::revocations::Revocations;
+use crate::tokens::sessions::reason;
 
 /// Registration was refused; each reason is safe to show.
 #[derive(Debug, thiserror::Error)]
@@ -100,6 +102,27 @@ impl Accounts {
             self.upgrade_hash(&user, password).await;
         }
         Ok(user)
+    }
+
+    /// Disables the account and revokes all of its sessions; `None` when no
+    /// such user exists.
+    pub async fn disable(
+        &self,
+        raw_email: &str,
+        revocations: &Revocations,
+    ) -> Result<Option<User>, StoreError> {
+        let Some(email) = email::normalize(raw_email) else {
+            return Ok(None);
+        };
+        let Some(user) = self.store.user_by_email(&email).await? else {
+            return Ok(None);
+        };
+        self.store.set_user_disabled(&user.id, true).await?;
+        revocations
+            .revoke_sessions(SessionTarget::AllOfUser(&user.id), reason::USER_DISABLED)
+            .await?;
+        tracing::info!(user = %user.id, "user disabled");
+        Ok(Some(user))
     }
 
     pub async fn user(&self, id: &str) -> Result<Option<User>, StoreError> {

@@ -1,6 +1,7 @@
 //! Who is who: email rules, password policy and hashing, user accounts.
 
 pub mod accounts;
+pub mod clients;
 pub mod email;
 pub mod passwords;
 pub mod policy;

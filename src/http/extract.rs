@@ -81,6 +81,13 @@ impl FromRequestParts<AppState> for Bearer {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let token = bearer_token(parts)?;
         let claims = state.validator.validate(token, state.keys.keyset())?;
+        if state
+            .revocations
+            .is_revoked(&claims.jti, claims.sid.as_deref())
+            .await?
+        {
+            return Err(ApiError::invalid_token("the token has been revoked"));
+        }
         Ok(Self(claims))
     }
 }

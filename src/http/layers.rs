@@ -25,10 +25,6 @@ pub fn apply(router: Router, config: &Config) -> Router {
     router
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .layer(RequestBodyLimitLayer::new(config.max_body_bytes))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            config.request_timeout,
-        ))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(middleware::from_fn(problem_fallback))
         .layer(SetResponseHeaderLayer::overriding(
@@ -42,6 +38,11 @@ pub fn apply(router: Router, config: &Config) -> Router {
             header::COOKIE,
         ]))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+}
+
+/// The request timeout, applied per route (long polls are exempt).
+pub fn timeout(config: &Config) -> TimeoutLayer {
+    TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, config.request_timeout)
 }
 
 /// Unknown paths answer in the documented format.

@@ -1,10 +1,14 @@
 //! The HTTP surface: one module per resource, thin handlers, and the layers
 //! every request passes through.
 
+mod client_auth;
+mod etag;
 mod extract;
 mod health;
 mod layers;
 mod oauth;
+mod revocations;
+mod sessions;
 mod users;
 mod wellknown;
 
@@ -20,6 +24,8 @@ pub struct Route {
     pub method: Method,
     pub path: &'static str,
     handler: MethodRouter<AppState>,
+    /// Long polls bound their own duration instead of the request timeout.
+    long_poll: bool,
 }
 
 fn route(method: Method, path: &'static str, handler: MethodRouter<AppState>) -> Route {
@@ -27,6 +33,7 @@ fn route(method: Method, path: &'static str, handler: MethodRouter<AppState>) ->
         method,
         path,
         handler,
+        long_poll: false,
     }
 }
 
@@ -34,7 +41,14 @@ fn routes() -> Vec<Route> {
     vec![
         route(Method::POST, "/v1/users", post(users::register)),
         route(Method::GET, "/v1/userinfo", get(users::userinfo)),
+        route(Method::POST, "/v1/logout", post(sessions::logout)),
+        Route {
+            long_poll: true,
+            ..route(Method::GET, "/v1/revocations", get(revocations::feed))
+        },
         route(Method::POST, "/oauth2/token", post(oauth::token)),
+        route(Method::POST, "/oauth2/revoke", post(oauth::revoke)),
+        route(Method::POST, "/oauth2/introspect", post(oauth::introspect)),
         route(Method::GET, "/.well-known/jwks.json", get(wellknown::jwks)),
         route(
             Method::GET,
@@ -59,9 +73,15 @@ pub fn route_table() -> Vec<(Method, &'static str)> {
 /// The router with all endpoints and layers.
 pub fn router(state: AppState) -> Router {
     let metadata = wellknown::Metadata::new(&state);
-    let router = routes()
-        .into_iter()
-        .fold(Router::new(), |router, r| router.route(r.path, r.handler));
+    let timeout = layers::timeout(&state.config);
+    let router = routes().into_iter().fold(Router::new(), |router, r| {
+        let handler = if r.long_poll {
+            r.handler
+        } else {
+            r.handler.layer(timeout)
+        };
+        router.route(r.path, handler)
+    });
     let router = router
         .fallback(layers::not_found)
         .layer(axum::Extension(metadata))

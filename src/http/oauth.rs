@@ -1,17 +1,19 @@
-//! `POST /oauth2/token`, the RFC 6749 token endpoint.
+//! `POST /oauth2/token` (RFC 6749) and `POST /oauth2/revoke` (RFC 7009).
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
+use super::client_auth;
 use super::extract::OAuthBody;
 use crate::app::AppState;
 use crate::error::ApiError;
-use crate::tokens::scope;
+use crate::tokens::access::Grant;
 use crate::tokens::sessions::TokenPair;
+use crate::tokens::{introspection, scope};
 
 /// Parameters of every grant; which are required depends on `grant_type`.
 /// Unknown parameters are ignored, as RFC 6749 §3.2 requires.
@@ -21,6 +23,9 @@ pub struct TokenRequest {
     username: Option<String>,
     password: Option<SecretString>,
     scope: Option<String>,
+    refresh_token: Option<String>,
+    client_id: Option<String>,
+    client_secret: Option<SecretString>,
 }
 
 /// RFC 6749 §5.1 successful response.
@@ -36,13 +41,16 @@ struct TokenResponse {
 
 pub async fn token(
     State(state): State<AppState>,
+    headers: HeaderMap,
     OAuthBody(request): OAuthBody<TokenRequest>,
 ) -> Result<Response, ApiError> {
     match request.grant_type.as_deref() {
         Some("password") => password_grant(&state, request).await,
+        Some("refresh_token") => refresh_grant(&state, request).await,
+        Some("client_credentials") => client_credentials_grant(&state, &headers, request).await,
         Some(_) => Err(ApiError::oauth(
             "unsupported_grant_type",
-            "supported grant types: password",
+            "supported grant types: password, refresh_token, client_credentials",
         )),
         None => Err(ApiError::oauth("invalid_request", "grant_type is required")),
     }
@@ -62,15 +70,128 @@ async fn password_grant(state: &AppState, request: TokenRequest) -> Result<Respo
     Ok(token_response(pair))
 }
 
+async fn refresh_grant(state: &AppState, request: TokenRequest) -> Result<Response, ApiError> {
+    let Some(token) = request.refresh_token else {
+        return Err(ApiError::oauth(
+            "invalid_request",
+            "refresh_token is required",
+        ));
+    };
+    let pair = state
+        .sessions
+        .refresh(&state.keys, &token, request.scope.as_deref())
+        .await?;
+    Ok(token_response(pair))
+}
+
+/// RFC 6749 §4.4: a service's token for itself: `sub` and `client_id` are
+/// the client, `aud` its audience, no session and no refresh token.
+async fn client_credentials_grant(
+    state: &AppState,
+    headers: &HeaderMap,
+    request: TokenRequest,
+) -> Result<Response, ApiError> {
+    let presented = client_auth::presented(headers, request.client_id, request.client_secret)?;
+    let client = client_auth::required(state, presented).await?;
+    let granted = scope::grant(&client.scope, request.scope.as_deref())
+        .map_err(|e| ApiError::oauth("invalid_scope", e.to_string()))?;
+    let grant = Grant {
+        sub: client.id.clone(),
+        aud: client.audience,
+        scope: granted.clone(),
+        client_id: client.id,
+        sid: None,
+        not_after: None,
+    };
+    let access = state.access_tokens.mint(&state.keys, &grant)?;
+    Ok(no_store(Json(TokenResponse {
+        access_token: access.token,
+        token_type: "Bearer",
+        expires_in: access.expires_in,
+        refresh_token: None,
+        scope: granted,
+    })))
+}
+
+/// RFC 7662 request.
+#[derive(Deserialize)]
+pub struct IntrospectRequest {
+    token: Option<String>,
+    /// Accepted and not needed: the two token kinds differ in shape.
+    #[serde(rename = "token_type_hint")]
+    _hint: Option<String>,
+    client_id: Option<String>,
+    client_secret: Option<SecretString>,
+}
+
+/// Introspection for authenticated clients only.
+pub async fn introspect(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    OAuthBody(request): OAuthBody<IntrospectRequest>,
+) -> Result<Response, ApiError> {
+    let presented = client_auth::presented(&headers, request.client_id, request.client_secret)?;
+    client_auth::required(&state, presented).await?;
+    let Some(token) = request.token else {
+        return Err(ApiError::oauth("invalid_request", "token is required"));
+    };
+    let answer = introspection::introspect(&state, &token).await?;
+    Ok(no_store(Json(answer)))
+}
+
+/// RFC 7009 request.
+#[derive(Deserialize)]
+pub struct RevokeRequest {
+    token: Option<String>,
+    /// Accepted and not needed: the two token kinds differ in shape.
+    #[serde(rename = "token_type_hint")]
+    _hint: Option<String>,
+    client_id: Option<String>,
+    client_secret: Option<SecretString>,
+}
+
+/// Revokes a refresh token's session or an access token's `jti`. Unknown,
+/// expired and malformed tokens get the same 200 (RFC 7009 §2.2).
+pub async fn revoke(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    OAuthBody(request): OAuthBody<RevokeRequest>,
+) -> Result<Response, ApiError> {
+    // Public clients may revoke without credentials; presented ones must be right.
+    if let Some(presented) =
+        client_auth::presented(&headers, request.client_id, request.client_secret)?
+    {
+        client_auth::authenticate(&state, presented).await?;
+    }
+    let Some(token) = request.token else {
+        return Err(ApiError::oauth("invalid_request", "token is required"));
+    };
+    if token.contains('.') {
+        if let Some(claims) = introspection::verify_issued(&state, &token) {
+            state
+                .revocations
+                .revoke_token(&claims.jti, claims.exp)
+                .await?;
+        }
+    } else {
+        state.sessions.revoke_refresh(&token).await?;
+    }
+    Ok(no_store(StatusCode::OK))
+}
+
 fn token_response(pair: TokenPair) -> Response {
-    let body = TokenResponse {
+    no_store(Json(TokenResponse {
         access_token: pair.access.token,
         token_type: "Bearer",
         expires_in: pair.access.expires_in,
         refresh_token: Some(pair.refresh_token),
         scope: pair.scope,
-    };
-    let mut response = Json(body).into_response();
+    }))
+}
+
+/// Token-bearing answers must not be cached (RFC 6749 §5.1).
+fn no_store(body: impl IntoResponse) -> Response {
+    let mut response = body.into_response();
     let headers = response.headers_mut();
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));

@@ -21,17 +21,26 @@ pub struct Metadata(Bytes);
 impl Metadata {
     pub fn new(state: &AppState) -> Self {
         let issuer = &state.issuer;
-        let document = json!({
+        let mut document = json!({
             "issuer": issuer,
             "token_endpoint": format!("{issuer}/oauth2/token"),
             "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
             "userinfo_endpoint": format!("{issuer}/v1/userinfo"),
-            "grant_types_supported": ["password"],
-            "token_endpoint_auth_methods_supported": ["none"],
+            "revocation_endpoint": format!("{issuer}/oauth2/revoke"),
+            "revocation_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post"],
+            "introspection_endpoint": format!("{issuer}/oauth2/introspect"),
+            "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+            "revocation_feed_endpoint": format!("{issuer}/v1/revocations"),
+            "grant_types_supported": ["password", "refresh_token", "client_credentials"],
+            "token_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post"],
             "response_types_supported": [],
             "token_endpoint_auth_signing_alg_values_supported": [],
             "id_token_signing_alg_values_supported": [],
         });
+        let scopes: Vec<&str> = state.config.scopes.split_whitespace().collect();
+        if !scopes.is_empty() {
+            document["scopes_supported"] = json!(scopes);
+        }
         Self(Bytes::from(document.to_string()))
     }
 }
@@ -39,10 +48,7 @@ impl Metadata {
 pub async fn jwks(State(state): State<AppState>, request: HeaderMap) -> Response {
     let (body, etag) = state.keys.jwks();
     let cache = format!("public, max-age={JWKS_MAX_AGE_SECS}");
-    let not_modified = request
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|tag| matches(tag, etag)));
+    let not_modified = super::etag::not_modified(&request, etag);
     let headers = [
         (header::CACHE_CONTROL, cache),
         (header::ETAG, etag.to_owned()),
@@ -55,12 +61,6 @@ pub async fn jwks(State(state): State<AppState>, request: HeaderMap) -> Response
         HeaderValue::from_static("application/jwk-set+json"),
     );
     (headers, [content_type], body.clone()).into_response()
-}
-
-/// Weak comparison, as RFC 9110 §13.1.2 prescribes for `If-None-Match`.
-fn matches(candidate: &str, etag: &str) -> bool {
-    let candidate = candidate.trim();
-    candidate == "*" || candidate.trim_start_matches("W/") == etag
 }
 
 pub async fn metadata(Extension(Metadata(body)): Extension<Metadata>) -> Response {

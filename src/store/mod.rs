@@ -2,16 +2,20 @@
 //! scale-out PostgreSQL store are interchangeable for every caller.
 //! Times are Unix seconds; ids are UUID strings.
 
+#[macro_use]
+mod sql;
+mod postgres;
 mod sqlite;
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 
+pub use postgres::{PoolSettings, PostgresStore};
 pub use sqlite::SqliteStore;
 
 /// A registered person.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct User {
     pub id: String,
     pub email: String,
@@ -32,6 +36,18 @@ pub struct NewUser {
     pub created_at: i64,
 }
 
+/// A confidential client of the client_credentials grant.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Client {
+    pub id: String,
+    pub name: String,
+    /// SHA-256 of the client secret.
+    pub secret_hash: Vec<u8>,
+    pub scope: String,
+    pub audience: String,
+    pub created_at: i64,
+}
+
 /// A login: the family of refresh tokens sharing one `sid`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewSession {
@@ -46,6 +62,95 @@ pub struct NewSession {
     pub expires_at: i64,
     /// SHA-256 of the first refresh token (generation 0).
     pub first_token_hash: Vec<u8>,
+}
+
+/// A session as stored.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Session {
+    pub id: String,
+    pub user_id: String,
+    pub client_id: String,
+    pub scope: String,
+    pub nonce: Vec<u8>,
+    pub created_at: i64,
+    pub expires_at: i64,
+    /// Generation of the live refresh token.
+    pub generation: i64,
+    /// When `generation` last advanced, in milliseconds.
+    pub rotated_ms: i64,
+    pub revoked_at: Option<i64>,
+    pub revoked_reason: Option<String>,
+}
+
+/// Which sessions to revoke.
+#[derive(Debug, Clone, Copy)]
+pub enum SessionTarget<'a> {
+    One(&'a str),
+    AllOfUser(&'a str),
+}
+
+/// What a revocation entry names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RevocationKind {
+    Sid,
+    Jti,
+}
+
+impl RevocationKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RevocationKind::Sid => "sid",
+            RevocationKind::Jti => "jti",
+        }
+    }
+}
+
+/// A revocation row before its kind is checked.
+#[derive(sqlx::FromRow)]
+struct RevocationRow {
+    seq: i64,
+    kind: String,
+    value: String,
+    exp: i64,
+}
+
+impl TryFrom<RevocationRow> for Revocation {
+    type Error = StoreError;
+
+    fn try_from(row: RevocationRow) -> StoreResult<Self> {
+        let kind = match row.kind.as_str() {
+            "sid" => RevocationKind::Sid,
+            "jti" => RevocationKind::Jti,
+            other => {
+                return Err(StoreError::Internal(
+                    format!("unknown revocation kind {other}").into(),
+                ));
+            }
+        };
+        Ok(Revocation {
+            seq: row.seq,
+            kind,
+            value: row.value,
+            exp: row.exp,
+        })
+    }
+}
+
+/// One entry of the revocation list; `seq` is its feed position.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Revocation {
+    pub seq: i64,
+    pub kind: RevocationKind,
+    pub value: String,
+    /// Latest expiry of a token this entry can affect.
+    pub exp: i64,
+}
+
+/// Rows removed by one clean-up pass.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pruned {
+    pub sessions: u64,
+    pub revocations: u64,
 }
 
 /// Failures every backend reports the same way.
@@ -66,6 +171,15 @@ impl From<sqlx::Error> for StoreError {
     fn from(error: sqlx::Error) -> Self {
         match &error {
             sqlx::Error::Database(db) if db.is_unique_violation() => Self::Duplicate,
+            // PostgreSQL connection exceptions, operator intervention (a
+            // restart) and resource exhaustion: the database is away, not broken.
+            sqlx::Error::Database(db)
+                if db
+                    .code()
+                    .is_some_and(|code| ["08", "57", "53"].iter().any(|c| code.starts_with(c))) =>
+            {
+                Self::Unavailable(error)
+            }
             sqlx::Error::Io(_)
             | sqlx::Error::PoolTimedOut
             | sqlx::Error::PoolClosed
@@ -97,16 +211,60 @@ pub trait Store: Send + Sync + 'static {
     /// Replaces a hash made with outdated argon2 parameters.
     async fn update_password_hash(&self, user_id: &str, hash: &str) -> StoreResult<()>;
 
+    /// Disables or re-enables a user; `false` when there is no such user.
+    async fn set_user_disabled(&self, user_id: &str, disabled: bool) -> StoreResult<bool>;
+
+    async fn create_client(&self, client: Client) -> StoreResult<()>;
+    async fn client(&self, id: &str) -> StoreResult<Option<Client>>;
+    async fn clients(&self) -> StoreResult<Vec<Client>>;
+    /// `false` when there was no such client.
+    async fn remove_client(&self, id: &str) -> StoreResult<bool>;
+
     /// Starts a session together with its first refresh token.
     async fn create_session(&self, session: NewSession) -> StoreResult<()>;
+    async fn session(&self, sid: &str) -> StoreResult<Option<Session>>;
+    /// The session a refresh token belongs to, and the token's generation.
+    async fn session_by_refresh(&self, token_hash: &[u8]) -> StoreResult<Option<(Session, i64)>>;
+    /// Atomically moves a live session from generation `from` to `from + 1`
+    /// and records the new token's hash; `false` when another request (or a
+    /// revocation) got there first.
+    async fn advance_session(
+        &self,
+        sid: &str,
+        from: i64,
+        next_hash: &[u8],
+        now_ms: i64,
+    ) -> StoreResult<bool>;
+    /// Revokes live sessions and lists each `sid` (with `exp`) on the
+    /// revocation list, in one transaction. Returns the sids revoked.
+    async fn revoke_sessions(
+        &self,
+        target: SessionTarget<'_>,
+        reason: &str,
+        now: i64,
+        exp: i64,
+    ) -> StoreResult<Vec<String>>;
+    /// Lists an access token's `jti` until `exp`.
+    async fn revoke_token(&self, jti: &str, exp: i64) -> StoreResult<()>;
+    /// Entries after feed position `after` still relevant at `now`, oldest first.
+    async fn revocations_after(
+        &self,
+        after: i64,
+        now: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<Revocation>>;
+    /// Whether the `jti` or the `sid` is on the revocation list.
+    async fn is_revoked(&self, jti: &str, sid: Option<&str>) -> StoreResult<bool>;
+    /// Highest feed position ever assigned (0 when none).
+    async fn latest_revocation(&self) -> StoreResult<i64>;
+    /// Deletes sessions that ended before `ended` and entries that expired before `horizon`.
+    async fn prune(&self, ended: i64, horizon: i64) -> StoreResult<Pruned>;
 }
 
-/// Opens the store named by a `sqlite://` (or, later, `postgres://`) URL and migrates it.
-pub async fn open(url: &str) -> StoreResult<Arc<dyn Store>> {
+/// Opens the store named by a `sqlite://` or `postgres://` URL and migrates it.
+pub async fn open(url: &str, pool: PoolSettings) -> StoreResult<Arc<dyn Store>> {
     if url.starts_with("sqlite:") {
-        return Ok(Arc::new(SqliteStore::open(url).await?));
+        return Ok(Arc::new(SqliteStore::open(url, pool).await?));
     }
-    Err(StoreError::Internal(
-        "only sqlite:// database URLs are supported by this build".into(),
-    ))
+    Ok(Arc::new(PostgresStore::open(url, pool).await?))
 }

@@ -19,6 +19,9 @@ pub struct Grant {
     pub client_id: String,
     /// Session of a user token; `None` for client credentials.
     pub sid: Option<String>,
+    /// The token never outlives this (the end of its session), so no
+    /// revocation is ever needed past a session's end.
+    pub not_after: Option<i64>,
 }
 
 #[derive(Serialize)]
@@ -67,8 +70,10 @@ impl AccessTokens {
         header.typ = Some(TOKEN_TYPE.to_owned());
         header.kid = Some(key.kid.clone());
         let now = chrono::Utc::now().timestamp();
-        let ttl = self.ttl.as_secs();
-        let exp = now.saturating_add(i64::try_from(ttl).unwrap_or(i64::MAX));
+        let ttl = i64::try_from(self.ttl.as_secs()).unwrap_or(i64::MAX);
+        let exp = now
+            .saturating_add(ttl)
+            .min(grant.not_after.unwrap_or(i64::MAX));
         let jti = uuid::Uuid::new_v4().to_string();
         let claims = Claims {
             iss: &self.issuer,
@@ -85,9 +90,26 @@ impl AccessTokens {
         let token = jsonwebtoken::encode(&header, &claims, key.encoding_key())?;
         Ok(AccessToken {
             token,
-            expires_in: ttl,
+            expires_in: u64::try_from(exp - now).unwrap_or(0),
             jti,
             exp,
         })
     }
+}
+
+/// Header and claims as JSON, without any verification: for display, and
+/// for choosing how to verify. Never trust what this returns.
+pub fn peek(token: &str) -> Option<(serde_json::Value, serde_json::Value)> {
+    use base64::Engine;
+    let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let mut parts = token.split('.');
+    let (Some(header), Some(claims), Some(_), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return None;
+    };
+    let decode = |part: &str| -> Option<serde_json::Value> {
+        serde_json::from_slice(&engine.decode(part).ok()?).ok()
+    };
+    Some((decode(header)?, decode(claims)?))
 }

@@ -2,6 +2,8 @@
 //! and the sessions that tie them together.
 
 pub mod access;
+pub mod introspection;
 pub mod refresh;
+pub mod revocations;
 pub mod scope;
 pub mod sessions;

@@ -8,9 +8,9 @@ use std::path::Path;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ring::hmac;
-use ring::rand::SecureRandom;
 
 use crate::keys::{KeyError, write_atomic};
+use crate::secrets;
 
 /// File in `keys_dir` holding the MAC secret (shared by every instance).
 const SECRET_FILE: &str = "refresh.secret";
@@ -29,12 +29,9 @@ impl RefreshTokens {
         let secret = match std::fs::read(&path) {
             Ok(bytes) => bytes,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let mut bytes = vec![0u8; 32];
-                ring::rand::SystemRandom::new()
-                    .fill(&mut bytes)
-                    .map_err(|_| KeyError::Generation)?;
+                let bytes = secrets::random::<32>().map_err(|_| KeyError::Generation)?;
                 write_atomic(&path, &bytes, 0o600)?;
-                bytes
+                bytes.to_vec()
             }
             Err(source) => return Err(KeyError::Io { path, source }),
         };
@@ -63,16 +60,12 @@ impl RefreshTokens {
 
 /// What the store keeps of a refresh token.
 pub fn hash(token: &str) -> Vec<u8> {
-    ring::digest::digest(&ring::digest::SHA256, token.as_bytes())
-        .as_ref()
-        .to_vec()
+    secrets::sha256(token.as_bytes())
 }
 
 /// A fresh random session nonce.
 pub fn new_nonce() -> Result<Vec<u8>, ring::error::Unspecified> {
-    let mut nonce = vec![0u8; 16];
-    ring::rand::SystemRandom::new().fill(&mut nonce)?;
-    Ok(nonce)
+    Ok(secrets::random::<16>()?.to_vec())
 }
 
 #[cfg(test)]

@@ -3,11 +3,14 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod clients;
+mod feed;
 mod independent;
 mod limits;
 mod login;
 mod openapi;
 mod restart;
+mod sessions;
 mod userinfo;
 mod users;
 mod wellknown;

@@ -161,6 +161,14 @@ fn bad_settings_and_usage_have_their_exit_codes() {
 #[tokio::test]
 async fn server_logs_hold_no_password_or_token() {
     let dir = tempfile::tempdir().unwrap();
+    let created = signet(dir.path())
+        .args(["clients", "add", "billing"])
+        .output()
+        .unwrap();
+    assert!(created.status.success());
+    let created: serde_json::Value = serde_json::from_slice(&created.stdout).unwrap();
+    let client_id = created["client_id"].as_str().unwrap().to_owned();
+    let client_secret = created["client_secret"].as_str().unwrap().to_owned();
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -228,6 +236,38 @@ async fn server_logs_hold_no_password_or_token() {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
+    let service = [
+        ("grant_type", "client_credentials"),
+        ("client_id", client_id.as_str()),
+        ("client_secret", client_secret.as_str()),
+    ];
+    let response = http
+        .post(format!("{base}/oauth2/token"))
+        .form(&service)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let wrong = [
+        ("grant_type", "client_credentials"),
+        ("client_id", client_id.as_str()),
+        ("client_secret", "wrong-client-secret"),
+    ];
+    let response = http
+        .post(format!("{base}/oauth2/token"))
+        .form(&wrong)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    let response = http
+        .post(format!("{base}/oauth2/introspect"))
+        .basic_auth(&client_id, Some(&client_secret))
+        .form(&[("token", access)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
 
     terminate(child.id());
     let output = child.wait_with_output().unwrap();
@@ -242,7 +282,15 @@ async fn server_logs_hold_no_password_or_token() {
         "logs were captured: {logs}"
     );
     let signature = access.rsplit('.').next().unwrap();
-    for secret in [PASSWORD, "wrong secret 42", access, signature, refresh] {
+    for secret in [
+        PASSWORD,
+        "wrong secret 42",
+        access,
+        signature,
+        refresh,
+        &client_secret,
+        "wrong-client-secret",
+    ] {
         assert!(!logs.contains(secret), "a secret leaked into the logs");
     }
 }
@@ -254,4 +302,167 @@ fn terminate(pid: u32) {
         .status()
         .unwrap();
     assert!(status.success());
+}
+
+#[tokio::test]
+async fn users_disable_revokes_sessions_and_refuses_logins() {
+    let server = TestServer::start().await;
+    let tokens = server.user_tokens("ada@example.com").await;
+    let output = signet(&server.path())
+        .args(["users", "disable", "ADA@example.com"])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+
+    let (status, body) = server.login("ada@example.com", PASSWORD).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+    let refresh = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
+    ];
+    let response = client()
+        .post(server.url("/oauth2/token"))
+        .form(&refresh)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let access = tokens["access_token"].as_str().unwrap();
+    let response = client()
+        .get(server.url("/v1/userinfo"))
+        .bearer_auth(access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    let feed: serde_json::Value = client()
+        .get(server.url("/v1/revocations"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        feed["entries"].as_array().unwrap().len(),
+        1,
+        "the CLI's revocation is in the feed"
+    );
+
+    let output = signet(&server.path())
+        .args(["users", "disable", "nobody@example.com"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+}
+
+#[tokio::test]
+async fn a_long_poll_wakes_for_a_revocation_made_by_the_cli() {
+    let server = TestServer::start().await;
+    server.user_tokens("ada@example.com").await;
+    let first: serde_json::Value = client()
+        .get(server.url("/v1/revocations"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let url = server.url(&format!(
+        "/v1/revocations?after={}&wait=20",
+        first["cursor"].as_str().unwrap()
+    ));
+    let started = std::time::Instant::now();
+    let poll = tokio::spawn(async move {
+        client()
+            .get(url)
+            .send()
+            .await
+            .unwrap()
+            .json::<serde_json::Value>()
+            .await
+            .unwrap()
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let output = signet(&server.path())
+        .args(["users", "disable", "ada@example.com"])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let page = poll.await.unwrap();
+    assert_eq!(page["entries"].as_array().unwrap().len(), 1);
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn clients_add_list_and_remove() {
+    let server = TestServer::start().await;
+    let output = signet(&server.path())
+        .args([
+            "clients",
+            "add",
+            "billing",
+            "--scope",
+            "invoices:read",
+            "--audience",
+            "billing-api",
+        ])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let created: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let id = created["client_id"].as_str().unwrap();
+    let secret = created["client_secret"].as_str().unwrap();
+    assert!(secret.len() >= 43, "256-bit secret");
+
+    let listing = signet(&server.path())
+        .args(["clients", "list"])
+        .output()
+        .unwrap();
+    let listing = String::from_utf8_lossy(&listing.stdout);
+    assert!(
+        listing.contains(id) && listing.contains("billing-api"),
+        "{listing}"
+    );
+    assert!(!listing.contains(secret), "secrets are printed once only");
+
+    let grant = [("grant_type", "client_credentials")];
+    let response = client()
+        .post(server.url("/oauth2/token"))
+        .basic_auth(id, Some(secret))
+        .form(&grant)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+
+    let removed = signet(&server.path())
+        .args(["clients", "remove", id])
+        .output()
+        .unwrap();
+    assert!(removed.status.success());
+    let response = client()
+        .post(server.url("/oauth2/token"))
+        .basic_auth(id, Some(secret))
+        .form(&grant)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    let again = signet(&server.path())
+        .args(["clients", "remove", id])
+        .output()
+        .unwrap();
+    assert_eq!(again.status.code(), Some(1));
 }

@@ -1,0 +1,56 @@
+//! The scale-out store: several Signet instances share one PostgreSQL
+//! database. Rotation stays atomic across instances because it is one
+//! conditional `UPDATE` (no in-process lock is involved).
+
+use std::time::Duration;
+
+use sqlx::PgPool;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+
+use super::{
+    Client, NewSession, NewUser, Pruned, Revocation, RevocationRow, Session, SessionTarget,
+    StoreResult, User, sql,
+};
+
+/// Serialises transactions that add revocations, so feed positions (an
+/// identity column) become visible in order on every instance.
+const FEED_LOCK: Option<&str> = Some("SELECT pg_advisory_xact_lock(7170216110)");
+
+/// Connection pool limits, for either backend.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolSettings {
+    pub max_connections: u32,
+    /// Longest wait for a connection (and, on PostgreSQL, for a statement).
+    pub timeout: Duration,
+}
+
+/// PostgreSQL implementation of [`super::Store`].
+#[derive(Clone)]
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+impl PostgresStore {
+    /// Connects and runs the migrations (concurrent instances take turns
+    /// through the migrator's advisory lock).
+    pub async fn open(url: &str, settings: PoolSettings) -> StoreResult<Self> {
+        let pool = Self::pool(url, settings).await?;
+        sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    async fn pool(url: &str, settings: PoolSettings) -> StoreResult<PgPool> {
+        let timeout_ms = settings.timeout.as_millis().to_string();
+        let options: PgConnectOptions = url.parse::<PgConnectOptions>()?.options([
+            ("statement_timeout", timeout_ms.as_str()),
+            ("lock_timeout", timeout_ms.as_str()),
+        ]);
+        Ok(PgPoolOptions::new()
+            .max_connections(settings.max_connections)
+            .acquire_timeout(settings.timeout)
+            .connect_with(options)
+            .await?)
+    }
+}
+
+impl_store!(PostgresStore);

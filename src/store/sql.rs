@@ -1,0 +1,341 @@
+//! The SQL of every store operation, written once. SQLite and PostgreSQL
+//! accept the same statements here (`$n` parameters, `RETURNING`,
+//! `ON CONFLICT`), so each backend expands [`impl_store!`] over its own pool
+//! type and supplies only its connection set-up and `FEED_LOCK`: a statement
+//! run inside each transaction that adds revocations, making feed positions
+//! commit in order (a reader never skips an entry that commits late).
+
+const USER_COLUMNS: &str =
+    "SELECT id, email, password_hash, scope, disabled, created_at FROM users";
+const CLIENT_COLUMNS: &str =
+    "SELECT id, name, secret_hash, scope, audience, created_at FROM clients";
+const SESSION_COLUMNS: &str = "s.id, s.user_id, s.client_id, s.scope, s.nonce, s.created_at, \
+     s.expires_at, s.generation, s.rotated_ms, s.revoked_at, s.revoked_reason";
+
+pub(super) fn users_where(condition: &str) -> String {
+    format!("{USER_COLUMNS} WHERE {condition}")
+}
+
+pub(super) fn clients_where(condition: &str) -> String {
+    format!("{CLIENT_COLUMNS} WHERE {condition}")
+}
+
+pub(super) fn session_by_id() -> String {
+    format!("SELECT {SESSION_COLUMNS} FROM sessions s WHERE s.id = $1")
+}
+
+pub(super) fn session_by_refresh() -> String {
+    format!(
+        "SELECT {SESSION_COLUMNS}, r.generation AS token_generation
+         FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id
+         WHERE r.token_hash = $1"
+    )
+}
+
+pub(super) fn revoke_sessions(column: &str) -> String {
+    format!(
+        "UPDATE sessions SET revoked_at = $1, revoked_reason = $2
+         WHERE {column} = $3 AND revoked_at IS NULL RETURNING id"
+    )
+}
+
+pub(super) const INSERT_REVOCATION: &str = "INSERT INTO revocations (kind, value, exp)
+     VALUES ($1, $2, $3) ON CONFLICT (kind, value) DO NOTHING";
+
+/// Implements [`super::Store`] for a struct with a `pool` field.
+macro_rules! impl_store {
+    ($store:ty) => {
+        #[async_trait::async_trait]
+        impl $crate::store::Store for $store {
+            async fn ping(&self) -> StoreResult<()> {
+                sqlx::query("SELECT 1").execute(&self.pool).await?;
+                Ok(())
+            }
+
+            async fn create_user(&self, user: NewUser) -> StoreResult<User> {
+                sqlx::query(
+                    "INSERT INTO users (id, email, password_hash, scope, disabled, created_at)
+                     VALUES ($1, $2, $3, $4, FALSE, $5)",
+                )
+                .bind(&user.id)
+                .bind(&user.email)
+                .bind(&user.password_hash)
+                .bind(&user.scope)
+                .bind(user.created_at)
+                .execute(&self.pool)
+                .await?;
+                Ok(User {
+                    id: user.id,
+                    email: user.email,
+                    password_hash: user.password_hash,
+                    scope: user.scope,
+                    disabled: false,
+                    created_at: user.created_at,
+                })
+            }
+
+            async fn user_by_email(&self, email: &str) -> StoreResult<Option<User>> {
+                let sql = sql::users_where("email = $1");
+                Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                    .bind(email)
+                    .fetch_optional(&self.pool)
+                    .await?)
+            }
+
+            async fn user_by_id(&self, id: &str) -> StoreResult<Option<User>> {
+                let sql = sql::users_where("id = $1");
+                Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await?)
+            }
+
+            async fn update_password_hash(&self, user_id: &str, hash: &str) -> StoreResult<()> {
+                sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+                    .bind(hash)
+                    .bind(user_id)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn set_user_disabled(&self, user_id: &str, disabled: bool) -> StoreResult<bool> {
+                let result = sqlx::query("UPDATE users SET disabled = $1 WHERE id = $2")
+                    .bind(disabled)
+                    .bind(user_id)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(result.rows_affected() == 1)
+            }
+
+            async fn create_client(&self, client: Client) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO clients (id, name, secret_hash, scope, audience, created_at)
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(&client.id)
+                .bind(&client.name)
+                .bind(&client.secret_hash)
+                .bind(&client.scope)
+                .bind(&client.audience)
+                .bind(client.created_at)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn client(&self, id: &str) -> StoreResult<Option<Client>> {
+                let sql = sql::clients_where("id = $1");
+                Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await?)
+            }
+
+            async fn clients(&self) -> StoreResult<Vec<Client>> {
+                let sql = sql::clients_where("TRUE ORDER BY created_at, id");
+                Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                    .fetch_all(&self.pool)
+                    .await?)
+            }
+
+            async fn remove_client(&self, id: &str) -> StoreResult<bool> {
+                let result = sqlx::query("DELETE FROM clients WHERE id = $1")
+                    .bind(id)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(result.rows_affected() == 1)
+            }
+
+            async fn create_session(&self, session: NewSession) -> StoreResult<()> {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query(
+                    "INSERT INTO sessions (id, user_id, client_id, scope, nonce, created_at, expires_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(&session.id)
+                .bind(&session.user_id)
+                .bind(&session.client_id)
+                .bind(&session.scope)
+                .bind(&session.nonce)
+                .bind(session.created_at)
+                .bind(session.expires_at)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query(
+                    "INSERT INTO refresh_tokens (token_hash, session_id, generation, issued_at)
+                     VALUES ($1, $2, 0, $3)",
+                )
+                .bind(&session.first_token_hash)
+                .bind(&session.id)
+                .bind(session.created_at)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn session(&self, sid: &str) -> StoreResult<Option<Session>> {
+                Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql::session_by_id()))
+                    .bind(sid)
+                    .fetch_optional(&self.pool)
+                    .await?)
+            }
+
+            async fn session_by_refresh(
+                &self,
+                token_hash: &[u8],
+            ) -> StoreResult<Option<(Session, i64)>> {
+                let row = sqlx::query(sqlx::AssertSqlSafe(sql::session_by_refresh()))
+                    .bind(token_hash)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                match row {
+                    Some(row) => {
+                        let session = <Session as sqlx::FromRow<_>>::from_row(&row)?;
+                        Ok(Some((session, sqlx::Row::try_get(&row, "token_generation")?)))
+                    }
+                    None => Ok(None),
+                }
+            }
+
+            async fn advance_session(
+                &self,
+                sid: &str,
+                from: i64,
+                next_hash: &[u8],
+                now_ms: i64,
+            ) -> StoreResult<bool> {
+                let mut tx = self.pool.begin().await?;
+                let moved = sqlx::query(
+                    "UPDATE sessions SET generation = generation + 1, rotated_ms = $1
+                     WHERE id = $2 AND generation = $3 AND revoked_at IS NULL",
+                )
+                .bind(now_ms)
+                .bind(sid)
+                .bind(from)
+                .execute(&mut *tx)
+                .await?;
+                if moved.rows_affected() != 1 {
+                    return Ok(false);
+                }
+                sqlx::query(
+                    "INSERT INTO refresh_tokens (token_hash, session_id, generation, issued_at)
+                     VALUES ($1, $2, $3, $4)",
+                )
+                .bind(next_hash)
+                .bind(sid)
+                .bind(from + 1)
+                .bind(now_ms / 1000)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(true)
+            }
+
+            async fn revoke_sessions(
+                &self,
+                target: SessionTarget<'_>,
+                reason: &str,
+                now: i64,
+                exp: i64,
+            ) -> StoreResult<Vec<String>> {
+                let (column, value) = match target {
+                    SessionTarget::One(sid) => ("id", sid),
+                    SessionTarget::AllOfUser(user_id) => ("user_id", user_id),
+                };
+                let mut tx = self.pool.begin().await?;
+                let sids: Vec<String> =
+                    sqlx::query_scalar(sqlx::AssertSqlSafe(sql::revoke_sessions(column)))
+                        .bind(now)
+                        .bind(reason)
+                        .bind(value)
+                        .fetch_all(&mut *tx)
+                        .await?;
+                if !sids.is_empty() {
+                    if let Some(lock) = FEED_LOCK {
+                        sqlx::query(lock).execute(&mut *tx).await?;
+                    }
+                }
+                for sid in &sids {
+                    sqlx::query(sql::INSERT_REVOCATION)
+                        .bind("sid")
+                        .bind(sid)
+                        .bind(exp)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(sids)
+            }
+
+            async fn revoke_token(&self, jti: &str, exp: i64) -> StoreResult<()> {
+                let mut tx = self.pool.begin().await?;
+                if let Some(lock) = FEED_LOCK {
+                    sqlx::query(lock).execute(&mut *tx).await?;
+                }
+                sqlx::query(sql::INSERT_REVOCATION)
+                    .bind("jti")
+                    .bind(jti)
+                    .bind(exp)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn revocations_after(
+                &self,
+                after: i64,
+                now: i64,
+                limit: u32,
+            ) -> StoreResult<Vec<Revocation>> {
+                let rows: Vec<RevocationRow> = sqlx::query_as(
+                    "SELECT seq, kind, value, exp FROM revocations
+                     WHERE seq > $1 AND exp >= $2 ORDER BY seq LIMIT $3",
+                )
+                .bind(after)
+                .bind(now)
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?;
+                rows.into_iter().map(Revocation::try_from).collect()
+            }
+
+            async fn is_revoked(&self, jti: &str, sid: Option<&str>) -> StoreResult<bool> {
+                let found: Option<i64> = sqlx::query_scalar(
+                    "SELECT seq FROM revocations
+                     WHERE (kind = 'jti' AND value = $1) OR (kind = 'sid' AND value = $2) LIMIT 1",
+                )
+                .bind(jti)
+                .bind(sid)
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(found.is_some())
+            }
+
+            async fn latest_revocation(&self) -> StoreResult<i64> {
+                Ok(sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM revocations")
+                    .fetch_one(&self.pool)
+                    .await?)
+            }
+
+            async fn prune(&self, ended: i64, horizon: i64) -> StoreResult<Pruned> {
+                let sessions = sqlx::query("DELETE FROM sessions WHERE expires_at < $1")
+                    .bind(ended)
+                    .execute(&self.pool)
+                    .await?
+                    .rows_affected();
+                let revocations = sqlx::query("DELETE FROM revocations WHERE exp < $1")
+                    .bind(horizon)
+                    .execute(&self.pool)
+                    .await?
+                    .rows_affected();
+                Ok(Pruned {
+                    sessions,
+                    revocations,
+                })
+            }
+        }
+    };
+}

@@ -1,0 +1,114 @@
+//! RFC 7662 token introspection, for resource servers that prefer asking
+//! Signet over verifying tokens themselves.
+
+use serde::Serialize;
+use signet_guard::verify::{Audience, Claims, NoCustomClaims, Validator};
+
+use crate::app::Services;
+use crate::error::ApiError;
+use crate::tokens::access::peek;
+
+/// The answer: `{"active": false}` exactly, or the token's details.
+#[derive(Debug, Default, Serialize)]
+pub struct Introspection {
+    pub active: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sub: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exp: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iat: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iss: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aud: Option<Audience>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jti: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_type: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
+}
+
+/// Introspects either kind of token; they differ in shape, so the hint is
+/// not needed. Store failures are errors; anything else about the token is
+/// an inactive answer.
+pub async fn introspect(services: &Services, token: &str) -> Result<Introspection, ApiError> {
+    if token.contains('.') {
+        access(services, token).await
+    } else {
+        refresh(services, token).await
+    }
+}
+
+/// The claims of an access token this server issued and that is still
+/// valid (signature, issuer, type, times), for any of its audiences. Signet
+/// issues tokens for several audiences (users' and each client's), so the
+/// audience a token claims is the one it is checked against; whoever asks
+/// (a resource server introspecting) decides whether it is their own.
+pub fn verify_issued(services: &Services, token: &str) -> Option<Claims<NoCustomClaims>> {
+    let audience = peek(token).and_then(|(_, claims)| claimed_audience(&claims))?;
+    let validator = Validator::new(services.issuer.clone(), audience);
+    validator.validate(token, services.keys.keyset()).ok()
+}
+
+async fn access(services: &Services, token: &str) -> Result<Introspection, ApiError> {
+    let Some(claims) = verify_issued(services, token) else {
+        return Ok(Introspection::default());
+    };
+    if services
+        .revocations
+        .is_revoked(&claims.jti, claims.sid.as_deref())
+        .await?
+    {
+        return Ok(Introspection::default());
+    }
+    Ok(Introspection {
+        active: true,
+        scope: Some(claims.scope),
+        client_id: Some(claims.client_id),
+        sub: Some(claims.sub),
+        exp: Some(claims.exp),
+        iat: Some(claims.iat),
+        iss: Some(claims.iss),
+        aud: Some(claims.aud),
+        jti: Some(claims.jti),
+        token_type: Some("access_token"),
+        sid: claims.sid,
+    })
+}
+
+fn claimed_audience(claims: &serde_json::Value) -> Option<String> {
+    match &claims["aud"] {
+        serde_json::Value::String(aud) => Some(aud.clone()),
+        serde_json::Value::Array(list) => list.first()?.as_str().map(str::to_owned),
+        _ => None,
+    }
+}
+
+async fn refresh(services: &Services, token: &str) -> Result<Introspection, ApiError> {
+    let Some(session) = services.sessions.live_session(token).await? else {
+        return Ok(Introspection::default());
+    };
+    Ok(Introspection {
+        active: true,
+        scope: Some(session.scope),
+        client_id: Some(session.client_id),
+        sub: Some(session.user_id),
+        exp: Some(session.expires_at),
+        iat: Some(if session.generation == 0 {
+            session.created_at
+        } else {
+            session.rotated_ms / 1000
+        }),
+        iss: Some(services.issuer.clone()),
+        aud: Some(Audience::One(services.config.audience.clone())),
+        token_type: Some("refresh_token"),
+        sid: Some(session.id),
+        ..Introspection::default()
+    })
+}
