@@ -12,7 +12,7 @@ use crate::auth::accounts::Accounts;
 use crate::auth::clients::Clients;
 use crate::auth::passwords::{HashError, Hasher};
 use crate::config::Config;
-use crate::keys::{KeyError, KeyRing};
+use crate::keys::{KeyError, Keys};
 use crate::store::{self, Store, StoreError};
 use crate::tokens::access::AccessTokens;
 use crate::tokens::refresh::RefreshTokens;
@@ -31,7 +31,7 @@ pub struct Services {
     pub hasher: Arc<Hasher>,
     pub sessions: Sessions,
     pub revocations: Arc<Revocations>,
-    pub keys: Arc<KeyRing>,
+    pub keys: Arc<Keys>,
     pub validator: Validator,
 }
 
@@ -59,7 +59,7 @@ impl Services {
     pub async fn start(config: Config) -> Result<AppState, StartError> {
         signet_guard::crypto::install();
         let store = store::open(&config.database_url, config.pool_settings()).await?;
-        let keys = Arc::new(KeyRing::load_or_init(&config.keys_dir, config.signing_alg)?);
+        let keys = Arc::new(Keys::open(&config.keys_dir, config.key_settings())?);
         let refresh = RefreshTokens::load_or_init(&config.keys_dir)?;
         let hasher = Arc::new(Hasher::new(config.argon2, config.hash_permits())?);
         let issuer = config.issuer();
@@ -95,6 +95,9 @@ impl Services {
     }
 }
 
+/// How often `keys_dir` is checked for changed key files and due transitions.
+const KEY_RELOAD_INTERVAL: Duration = Duration::from_secs(1);
+
 /// How often the store is asked for revocations made by other processes
 /// (the CLI, other instances), so long polls here wake for them too.
 const FEED_FOLLOW_INTERVAL: Duration = Duration::from_millis(500);
@@ -109,6 +112,16 @@ fn spawn_upkeep(services: &AppState) {
             }
             Ok(_) => {}
             Err(error) => tracing::warn!(%error, "clean-up failed; will retry"),
+        }
+    });
+    every(services, KEY_RELOAD_INTERVAL, |s| async move {
+        let keys = s.keys.clone();
+        let reloaded = tokio::task::spawn_blocking(move || {
+            keys.rotate_if_due();
+            keys.reload();
+        });
+        if reloaded.await.is_err() {
+            tracing::error!("key reload panicked; keeping the current keys");
         }
     });
     every(services, FEED_FOLLOW_INTERVAL, |s| async move {

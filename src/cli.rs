@@ -13,7 +13,8 @@ use crate::auth::accounts::Accounts;
 use crate::auth::clients::Clients;
 use crate::auth::passwords::Hasher;
 use crate::config::Config;
-use crate::keys::KeyRing;
+use crate::config::SigningAlg;
+use crate::keys::{self, KeyRing, Rotation};
 use crate::store;
 use crate::tokens::revocations::Revocations;
 
@@ -85,6 +86,19 @@ pub enum ClientsCommand {
 pub enum KeysCommand {
     /// kid, algorithm, state and lifecycle times of every key.
     List,
+    /// Add a key: published now, signing after the publication delay.
+    Rotate {
+        /// Algorithm of the new key (default: signing_alg).
+        #[arg(long, value_parser = ["EdDSA", "ES256", "RS256"])]
+        alg: Option<String>,
+        /// Sign with the new key at once (for a compromised key).
+        #[arg(long)]
+        now: bool,
+        /// With --now: withdraw the old key from the JWKS at once; tokens it
+        /// signed stop working.
+        #[arg(long, requires = "now")]
+        revoke: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -145,6 +159,13 @@ pub async fn run(config: Config, command: Command) -> Result<(), CliError> {
         Command::Users(UsersCommand::Disable { email }) => disable_user(config, &email).await,
         Command::Clients(command) => clients(config, command).await,
         Command::Keys(KeysCommand::List) => list_keys(&config),
+        Command::Keys(KeysCommand::Rotate { alg, now, revoke }) => {
+            let alg = alg
+                .map(|a| a.parse::<SigningAlg>())
+                .transpose()
+                .map_err(CliError::Usage)?;
+            rotate_keys(&config, alg, now, revoke)
+        }
         Command::Token(TokenCommand::Inspect { token }) => inspect(&config, &token),
     }
 }
@@ -300,25 +321,68 @@ fn read_password(from_stdin: bool) -> Result<SecretString, CliError> {
 }
 
 fn list_keys(config: &Config) -> Result<(), CliError> {
-    let ring = KeyRing::load(&config.keys_dir).map_err(failed)?;
-    println!(
-        "{:<44} {:<6} {:<9} {:<20} {:<20} {:<20}",
-        "KID", "ALG", "STATE", "CREATED", "ACTIVATES", "RETIRES"
-    );
-    for key in ring.keys() {
-        let state = serde_json::to_value(key.meta.state)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default();
+    let ring =
+        KeyRing::load(&config.keys_dir, chrono::Utc::now().timestamp(), true).map_err(failed)?;
+    let row = |cells: [&str; 7]| {
         println!(
-            "{:<44} {:<6} {:<9} {:<20} {:<20} {:<20}",
-            key.kid,
-            key.meta.alg,
-            state,
-            time(Some(key.meta.created_at)),
-            time(key.meta.activates_at),
-            time(key.meta.retires_at),
+            "{:<44} {:<6} {:<9} {:<20} {:<20} {:<20} {:<20}",
+            cells[0], cells[1], cells[2], cells[3], cells[4], cells[5], cells[6]
         );
+    };
+    row([
+        "KID",
+        "ALG",
+        "STATE",
+        "CREATED",
+        "ACTIVATES",
+        "RETIRES",
+        "UNPUBLISHED",
+    ]);
+    for key in ring.keys() {
+        row([
+            &key.kid,
+            &key.meta.alg,
+            key.state.as_str(),
+            &time(Some(key.meta.created_at)),
+            &time(Some(key.meta.activates())),
+            &time(key.retires_at),
+            &time(key.meta.removes_at),
+        ]);
+    }
+    Ok(())
+}
+
+fn rotate_keys(
+    config: &Config,
+    alg: Option<SigningAlg>,
+    now: bool,
+    revoke: bool,
+) -> Result<(), CliError> {
+    let settings = config.key_settings();
+    let alg = alg.unwrap_or(settings.alg);
+    let rotation = if now {
+        Rotation::Now { alg, revoke }
+    } else {
+        Rotation::Routine(alg)
+    };
+    let report = keys::rotate(&config.keys_dir, &settings, rotation).map_err(failed)?;
+    println!(
+        "added {} key {}: signs from {}",
+        report.alg.as_str(),
+        report.new_kid,
+        time(Some(report.activates_at))
+    );
+    if let Some((old, removed)) = report.replaced {
+        if report.revoked {
+            println!(
+                "revoked key {old}: removed from the JWKS now; every token it signed is refused from now on"
+            );
+        } else {
+            println!(
+                "key {old} retires then and stays published until {}",
+                time(Some(removed))
+            );
+        }
     }
     Ok(())
 }
@@ -338,9 +402,9 @@ fn inspect(config: &Config, token: &str) -> Result<(), CliError> {
         .ok_or_else(|| CliError::Usage("not a compact JWS (header.payload.signature)".into()))?;
     println!("header: {header}");
     println!("claims: {claims}");
-    let ring = KeyRing::load(&config.keys_dir).map_err(failed)?;
-    let validator = signet_guard::verify::Validator::new(config.issuer(), config.audience.clone());
-    match validator.validate::<signet_guard::verify::NoCustomClaims>(token, ring.keyset()) {
+    let ring =
+        KeyRing::load(&config.keys_dir, chrono::Utc::now().timestamp(), false).map_err(failed)?;
+    match crate::tokens::access::verify_issued(&config.issuer(), ring.keyset(), token) {
         Ok(_) => {
             println!("verdict: valid");
             Ok(())

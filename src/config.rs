@@ -10,6 +10,8 @@ use figment::Figment;
 use figment::providers::{Env, Format, Toml};
 use serde::{Deserialize, Deserializer};
 
+use crate::http::JWKS_MAX_AGE_SECS;
+use crate::keys::KeySettings;
 use crate::store::PoolSettings;
 use crate::tokens::revocations::RevocationSettings;
 
@@ -261,6 +263,17 @@ impl Config {
         PoolSettings {
             max_connections: self.database_pool_size,
             timeout: self.database_timeout,
+        }
+    }
+
+    /// How keys are generated, published and retired.
+    pub fn key_settings(&self) -> KeySettings {
+        let default_delay = Duration::from_secs(JWKS_MAX_AGE_SECS + 60);
+        KeySettings {
+            alg: self.signing_alg,
+            publish_delay: self.key_publish_delay.unwrap_or(default_delay),
+            retention: self.access_ttl + self.revocation_margin,
+            rotation: self.key_rotation,
         }
     }
 

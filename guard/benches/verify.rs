@@ -5,6 +5,15 @@
 //!   ring provider (adds base64 of the signature and a boxed verifier).
 //! - verify/validator_validate: the full `Validator::validate` (target: at
 //!   most 1.2x the floor).
+//! - verify/guard_miss: `Guard::verify_offline` with the token cache off —
+//!   the full validation plus the revocation lookup, what a guard pays for a
+//!   token it has not seen.
+//! - verify/guard_cache_hit: `Guard::verify_offline` on a cached token:
+//!   SHA-256 of the token, a sharded map lookup, the revocation lookup (with
+//!   1000 entries in the list) and an `Arc` clone.
+//! - verify/guard_miss_then_insert: a first sight with the cache on (full
+//!   validation, then the entry stored; the cache grows to its bound).
+//! - verify/sha256_token: the SHA-256 alone, the bulk of a hit.
 //! - sign/*: `jsonwebtoken::encode` with the cached key vs ring signing the
 //!   signing input directly, and ring re-parsing the PKCS#8 key per call (what
 //!   an uncached provider would pay).
@@ -13,12 +22,12 @@ use std::hint::black_box;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header};
 use ring::rand::SystemRandom;
 use ring::signature::{ED25519, Ed25519KeyPair, KeyPair, UnparsedPublicKey};
 use serde_json::{Value, json};
-use signet_guard::{Jwk, JwkSet, KeySet, NoCustomClaims, Validator};
+use signet_guard::{Guard, Jwk, JwkSet, KeySet, NoCustomClaims, Validator};
 
 const ISSUER: &str = "https://signet.example.com";
 const AUDIENCE: &str = "signet";
@@ -104,6 +113,42 @@ fn verify(c: &mut Criterion) {
     });
     group.bench_function("validator_validate", |b| {
         b.iter(|| validator.validate::<NoCustomClaims>(black_box(&f.token), &keys))
+    });
+    let guard_miss = Guard::builder(ISSUER, AUDIENCE)
+        .token_cache_capacity(0)
+        .build_with_keys(keys.clone());
+    group.bench_function("guard_miss", |b| {
+        b.iter(|| guard_miss.verify_offline::<NoCustomClaims>(black_box(&f.token)))
+    });
+    let keys_for_insert = keys.clone();
+    let guard = Guard::builder(ISSUER, AUDIENCE).build_with_keys(keys);
+    let exp = jsonwebtoken::get_current_timestamp() as i64 + 3600;
+    for i in 0..500 {
+        guard.revoke_sid(&format!("revoked-session-{i}"), exp);
+        guard.revoke_jti(&format!("revoked-token-{i}"), exp);
+    }
+    assert!(guard.verify_offline::<NoCustomClaims>(&f.token).is_ok());
+    assert_eq!(guard.status().cached_tokens, 1);
+    group.bench_function("guard_cache_hit", |b| {
+        b.iter(|| guard.verify_offline::<NoCustomClaims>(black_box(&f.token)))
+    });
+    let fresh = Guard::builder(ISSUER, AUDIENCE).build_with_keys(keys_for_insert);
+    let encoding = EncodingKey::from_ed_der(&f.pkcs8);
+    let mut counter = 0u64;
+    group.bench_function("guard_miss_then_insert", |b| {
+        b.iter_batched(
+            || {
+                counter += 1;
+                let mut body = claims();
+                body["jti"] = json!(format!("bench-{counter}"));
+                jsonwebtoken::encode(&f.header, &body, &encoding).unwrap()
+            },
+            |token| fresh.verify_offline::<NoCustomClaims>(&token),
+            BatchSize::SmallInput,
+        )
+    });
+    group.bench_function("sha256_token", |b| {
+        b.iter(|| ring::digest::digest(&ring::digest::SHA256, black_box(f.token.as_bytes())))
     });
     group.finish();
 }

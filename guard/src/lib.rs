@@ -1,13 +1,40 @@
 //! `signet-guard`: validates Signet access tokens inside other services,
-//! offline, with the keys from Signet's JWKS.
+//! offline, with the keys from Signet's JWKS and the revocations from its
+//! feed — no call to Signet per request.
 //!
-//! - [`crypto`]: the ring backend for jsonwebtoken (install it once at start).
+//! - [`Guard`] (from [`Guard::builder`]): the validator with its JWKS cache,
+//!   revocation follower and verified-token cache.
+//! - [`GuardLayer`], [`RequireScope`], and [`Claims<C>`] as an axum
+//!   extractor: see [`mod@axum`].
+//! - [`verify`]: the stateless validator underneath ([`Validator`],
+//!   [`KeySet`]).
+//! - [`crypto`]: the ring backend for jsonwebtoken (installed on first use).
 //! - [`jwk`]: JWK / JWK Set types and RFC 7638 thumbprints.
-//! - [`verify`]: the token validator.
+//! - `testing` (feature `test-helpers`): a local issuer and token minter.
 
+pub mod axum;
+mod backoff;
+mod builder;
 pub mod crypto;
+mod fetch;
+mod guard;
 pub mod jwk;
+mod jwks;
+mod revocations;
+#[cfg(feature = "test-helpers")]
+pub mod testing;
+mod token_cache;
 pub mod verify;
 
+pub use self::axum::{AuthError, AuthRejection, GuardLayer, RequireScope};
+pub use builder::{BuildError, GuardBuilder};
+pub use fetch::FetchError;
+pub use guard::{Guard, GuardError, GuardStatus};
 pub use jwk::{Jwk, JwkError, JwkSet};
+pub use revocations::FailMode;
 pub use verify::{Audience, Claims, KeySet, NoCustomClaims, TokenError, Validator};
+
+/// The README's examples, compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -80,7 +80,9 @@ impl FromRequestParts<AppState> for Bearer {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let token = bearer_token(parts)?;
-        let claims = state.validator.validate(token, state.keys.keyset())?;
+        let claims = state
+            .validator
+            .validate(token, state.keys.current().keyset())?;
         if state
             .revocations
             .is_revoked(&claims.jti, claims.sid.as_deref())

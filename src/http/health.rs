@@ -23,7 +23,7 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiErr
     match store {
         Ok(Ok(())) => Ok(Json(json!({
             "status": "ready",
-            "signing_key": state.keys.active().kid,
+            "signing_key": state.keys.current().active().kid,
         }))),
         _ => Err(ApiError::Problem {
             status: StatusCode::SERVICE_UNAVAILABLE,

@@ -66,7 +66,10 @@ async fn password_grant(state: &AppState, request: TokenRequest) -> Result<Respo
     let user = state.accounts.authenticate(&username, password).await?;
     let granted = scope::grant(&user.scope, request.scope.as_deref())
         .map_err(|e| ApiError::oauth("invalid_scope", e.to_string()))?;
-    let pair = state.sessions.start(&state.keys, &user, granted).await?;
+    let pair = state
+        .sessions
+        .start(&state.keys.current(), &user, granted)
+        .await?;
     Ok(token_response(pair))
 }
 
@@ -79,7 +82,7 @@ async fn refresh_grant(state: &AppState, request: TokenRequest) -> Result<Respon
     };
     let pair = state
         .sessions
-        .refresh(&state.keys, &token, request.scope.as_deref())
+        .refresh(&state.keys.current(), &token, request.scope.as_deref())
         .await?;
     Ok(token_response(pair))
 }
@@ -103,7 +106,7 @@ async fn client_credentials_grant(
         sid: None,
         not_after: None,
     };
-    let access = state.access_tokens.mint(&state.keys, &grant)?;
+    let access = state.access_tokens.mint(&state.keys.current(), &grant)?;
     Ok(no_store(Json(TokenResponse {
         access_token: access.token,
         token_type: "Bearer",

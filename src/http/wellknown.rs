@@ -46,7 +46,8 @@ impl Metadata {
 }
 
 pub async fn jwks(State(state): State<AppState>, request: HeaderMap) -> Response {
-    let (body, etag) = state.keys.jwks();
+    let ring = state.keys.current();
+    let (body, etag) = ring.jwks();
     let cache = format!("public, max-age={JWKS_MAX_AGE_SECS}");
     let not_modified = super::etag::not_modified(&request, etag);
     let headers = [

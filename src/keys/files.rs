@@ -11,23 +11,22 @@ use serde::{Deserialize, Serialize};
 use super::KeyError;
 use crate::config::SigningAlg;
 
-/// Lifecycle of a key (CONTRACT §6).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum KeyState {
-    Next,
-    Active,
-    Retiring,
-}
-
-/// What is known about a key besides its private bytes.
+/// What is known about a key besides its private bytes: its algorithm and
+/// schedule (the state follows from the schedule, see `lifecycle`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyMeta {
     pub alg: String,
-    pub state: KeyState,
     pub created_at: i64,
+    /// When it starts signing; `None` means at creation.
     pub activates_at: Option<i64>,
-    pub retires_at: Option<i64>,
+    /// When it leaves the JWKS; `None` while nothing replaced it.
+    pub removes_at: Option<i64>,
+}
+
+impl KeyMeta {
+    pub fn activates(&self) -> i64 {
+        self.activates_at.unwrap_or(self.created_at)
+    }
 }
 
 /// One key as read from disk.
@@ -37,18 +36,42 @@ pub struct KeyFile {
     pub meta: KeyMeta,
 }
 
-/// Reads every `*.pem` key (and its state) in `dir`, sorted by creation.
-pub fn read_all(dir: &Path) -> Result<Vec<KeyFile>, KeyError> {
+/// Reads every `*.pem` key (and its state) in `dir`, each with its own
+/// outcome so a caller can refuse or skip malformed ones.
+pub fn read_all(dir: &Path) -> Result<Vec<Result<KeyFile, KeyError>>, KeyError> {
     let entries = fs::read_dir(dir).map_err(|e| KeyError::io(dir, e))?;
     let mut keys = Vec::new();
     for entry in entries {
         let path = entry.map_err(|e| KeyError::io(dir, e))?.path();
         if path.extension().is_some_and(|ext| ext == "pem") {
-            keys.push(read_one(&path)?);
+            keys.push(read_one(&path));
         }
     }
-    keys.sort_by(|a, b| (a.meta.created_at, &a.kid).cmp(&(b.meta.created_at, &b.kid)));
     Ok(keys)
+}
+
+/// Rewrites a key's state file.
+pub fn write_meta(dir: &Path, kid: &str, meta: &KeyMeta) -> Result<(), KeyError> {
+    let text =
+        serde_json::to_vec_pretty(meta).map_err(|e| KeyError::malformed(dir, &e.to_string()))?;
+    write_atomic(&dir.join(format!("{kid}.json")), &text, 0o644)
+}
+
+/// File names, sizes and modification times: changes when any key file does.
+pub fn fingerprint(dir: &Path) -> Vec<(String, u64, Option<std::time::SystemTime>)> {
+    let mut entries: Vec<_> = fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let relevant = name.ends_with(".pem") || name.ends_with(".json");
+            let meta = entry.metadata().ok()?;
+            relevant.then(|| (name, meta.len(), meta.modified().ok()))
+        })
+        .collect();
+    entries.sort();
+    entries
 }
 
 fn read_one(pem_path: &Path) -> Result<KeyFile, KeyError> {
@@ -80,10 +103,8 @@ fn read_one(pem_path: &Path) -> Result<KeyFile, KeyError> {
 pub fn write(dir: &Path, kid: &str, pkcs8: &[u8], meta: &KeyMeta) -> Result<(), KeyError> {
     fs::create_dir_all(dir).map_err(|e| KeyError::io(dir, e))?;
     let pem_text = pem::encode(&pem::Pem::new("PRIVATE KEY", pkcs8.to_vec()));
-    let meta_text =
-        serde_json::to_vec_pretty(meta).map_err(|e| KeyError::malformed(dir, &e.to_string()))?;
     // State first: a key file without state would be refused at load.
-    write_atomic(&dir.join(format!("{kid}.json")), &meta_text, 0o644)?;
+    write_meta(dir, kid, meta)?;
     write_atomic(&dir.join(format!("{kid}.pem")), pem_text.as_bytes(), 0o600)
 }
 

@@ -1,19 +1,27 @@
-//! Signing keys: generated on first start, loaded from `keys_dir`, published
-//! as a JWK Set prepared once (CONTRACT §6).
+//! Signing keys (CONTRACT §6): generated on first start, loaded from
+//! `keys_dir`, rotated with pre-publication, reloaded while running, and
+//! published as a JWK Set prepared once per change.
 
 mod files;
+mod lifecycle;
+mod material;
+mod rotation;
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use axum::body::Bytes;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, EncodingKey};
-use ring::signature::{Ed25519KeyPair, KeyPair};
 use signet_guard::jwk::{Jwk, JwkSet};
 use signet_guard::verify::KeySet;
 
-pub use files::{KeyMeta, KeyState, write_atomic};
+pub use files::{KeyMeta, write_atomic};
+pub use lifecycle::KeyState;
+pub use rotation::{Rotation, RotationReport, rotate};
 
 use crate::config::SigningAlg;
 
@@ -29,10 +37,10 @@ pub enum KeyError {
     Malformed { path: PathBuf, reason: String },
     #[error("no active signing key in {0} (the first `signet serve` generates one)")]
     NoActiveKey(PathBuf),
-    #[error("signing algorithm {0} is not supported yet (use EdDSA)")]
-    Unsupported(String),
-    #[error("key generation failed")]
-    Generation,
+    #[error("key generation failed: {0}")]
+    Generation(String),
+    #[error("another process is rotating keys in {0}; try again shortly")]
+    Busy(PathBuf),
 }
 
 impl KeyError {
@@ -51,41 +59,40 @@ impl KeyError {
     }
 }
 
-/// A private key ready to sign, with its public JWK.
+/// How keys are generated, published and retired.
+#[derive(Debug, Clone, Copy)]
+pub struct KeySettings {
+    /// Algorithm of generated keys.
+    pub alg: SigningAlg,
+    /// How long a new key is published before it signs.
+    pub publish_delay: Duration,
+    /// How long a replaced key stays published (its tokens' lifetime plus
+    /// validators' leeway).
+    pub retention: Duration,
+    /// Automatic rotation interval; `None` rotates only on command.
+    pub rotation: Option<Duration>,
+}
+
+/// A private key ready to sign, with its public JWK and schedule.
 pub struct SigningKey {
     pub kid: String,
     pub alg: Algorithm,
     pub meta: KeyMeta,
+    pub state: KeyState,
+    /// When it stops signing (the next key's activation), if known.
+    pub retires_at: Option<i64>,
     pub jwk: Jwk,
     encoding: EncodingKey,
 }
 
 impl SigningKey {
-    fn from_file(dir: &Path, file: files::KeyFile) -> Result<Self, KeyError> {
-        let path = dir.join(format!("{}.pem", file.kid));
-        if file.meta.alg != SigningAlg::EdDSA.as_str() {
-            return Err(KeyError::Unsupported(file.meta.alg));
-        }
-        let pair = Ed25519KeyPair::from_pkcs8_maybe_unchecked(&file.pkcs8)
-            .map_err(|_| KeyError::malformed(&path, "not an Ed25519 PKCS#8 key"))?;
-        let mut jwk = Jwk::ed25519(pair.public_key().as_ref());
-        jwk.kid = Some(file.kid.clone());
-        Ok(Self {
-            encoding: EncodingKey::from_ed_der(&file.pkcs8),
-            kid: file.kid,
-            alg: Algorithm::EdDSA,
-            meta: file.meta,
-            jwk,
-        })
-    }
-
     /// The jsonwebtoken key that signs with this key (through the ring provider).
     pub fn encoding_key(&self) -> &EncodingKey {
         &self.encoding
     }
 }
 
-/// Every loaded key plus the published JWKS, built once per load.
+/// The published keys at one moment, with the JWKS serialised once.
 pub struct KeyRing {
     keys: Vec<SigningKey>,
     active: usize,
@@ -95,32 +102,56 @@ pub struct KeyRing {
 }
 
 impl KeyRing {
-    /// Loads `dir`, first generating a key when it holds none.
-    pub fn load_or_init(dir: &Path, alg: SigningAlg) -> Result<Self, KeyError> {
-        std::fs::create_dir_all(dir).map_err(|e| KeyError::io(dir, e))?;
-        if files::read_all(dir)?.is_empty() {
-            generate(dir, alg)?;
+    /// Loads `dir` as of `now`. `strict` refuses any malformed key (start-up);
+    /// otherwise malformed keys are logged and skipped (reloads).
+    pub fn load(dir: &Path, now: i64, strict: bool) -> Result<Self, KeyError> {
+        let mut parsed = Vec::new();
+        for file in files::read_all(dir)? {
+            match file.and_then(|f| parse(dir, f)) {
+                Ok(key) => parsed.push(key),
+                Err(error) if strict => return Err(error),
+                Err(error) => tracing::error!(%error, "skipping a key file"),
+            }
         }
-        Self::load(dir)
+        parsed.sort_by(|a, b| {
+            (a.1.activates(), a.1.created_at).cmp(&(b.1.activates(), b.1.created_at))
+        });
+        Self::from_parsed(dir, parsed, now)
     }
 
-    /// Loads `dir`; any unreadable or malformed key is an error.
-    pub fn load(dir: &Path) -> Result<Self, KeyError> {
-        let keys = files::read_all(dir)?
+    fn from_parsed(dir: &Path, parsed: Vec<Parsed>, now: i64) -> Result<Self, KeyError> {
+        let metas: Vec<&KeyMeta> = parsed.iter().map(|p| &p.1).collect();
+        let states = lifecycle::states(&metas, now);
+        let retires: Vec<_> = (0..metas.len())
+            .map(|i| lifecycle::retires_at(&metas, i))
+            .collect();
+        let keys: Vec<SigningKey> = parsed
             .into_iter()
-            .map(|file| SigningKey::from_file(dir, file))
-            .collect::<Result<Vec<_>, _>>()?;
+            .zip(states.into_iter().zip(retires))
+            .filter_map(|(p, (state, retires_at))| {
+                let (kid, meta, alg, encoding, jwk) = p;
+                Some(SigningKey {
+                    kid,
+                    alg,
+                    meta,
+                    state: state?,
+                    retires_at,
+                    jwk,
+                    encoding,
+                })
+            })
+            .collect();
         let active = keys
             .iter()
-            .rposition(|k| k.meta.state == KeyState::Active)
+            .position(|k| k.state == KeyState::Active)
             .ok_or_else(|| KeyError::NoActiveKey(dir.to_owned()))?;
         let set = JwkSet {
             keys: keys.iter().map(|k| k.jwk.clone()).collect(),
         };
         let jwks =
             serde_json::to_vec(&set).map_err(|e| KeyError::malformed(dir, &e.to_string()))?;
-        let digest = ring::digest::digest(&ring::digest::SHA256, &jwks);
-        let etag = format!("\"{}\"", URL_SAFE_NO_PAD.encode(&digest.as_ref()[..16]));
+        let digest = crate::secrets::sha256(&jwks);
+        let etag = format!("\"{}\"", URL_SAFE_NO_PAD.encode(&digest[..16]));
         Ok(Self {
             keyset: KeySet::from_jwks(&set),
             keys,
@@ -135,7 +166,7 @@ impl KeyRing {
         &self.keys[self.active]
     }
 
-    /// All loaded keys, oldest first.
+    /// Published keys (next, active, retiring), oldest first.
     pub fn keys(&self) -> &[SigningKey] {
         &self.keys
     }
@@ -149,27 +180,125 @@ impl KeyRing {
     pub fn keyset(&self) -> &KeySet {
         &self.keyset
     }
+
+    /// Kid and state of each key: what a reload compares.
+    fn summary(&self) -> Vec<(String, KeyState)> {
+        self.keys.iter().map(|k| (k.kid.clone(), k.state)).collect()
+    }
 }
 
-/// Creates a new active key of `alg` in `dir` and returns its kid.
-fn generate(dir: &Path, alg: SigningAlg) -> Result<String, KeyError> {
-    if alg != SigningAlg::EdDSA {
-        return Err(KeyError::Unsupported(alg.as_str().to_owned()));
+type Parsed = (String, KeyMeta, Algorithm, EncodingKey, Jwk);
+
+fn parse(dir: &Path, file: files::KeyFile) -> Result<Parsed, KeyError> {
+    let path = dir.join(format!("{}.pem", file.kid));
+    let alg: SigningAlg = file
+        .meta
+        .alg
+        .parse()
+        .map_err(|e: String| KeyError::malformed(&path, &e))?;
+    let (jws_alg, encoding, mut jwk) =
+        material::load(alg, &file.pkcs8).map_err(|reason| KeyError::malformed(&path, &reason))?;
+    jwk.kid = Some(file.kid.clone());
+    Ok((file.kid, file.meta, jws_alg, encoding, jwk))
+}
+
+/// The live key ring of a running server: swapped atomically when the keys
+/// directory changes or a scheduled transition happens, read lock-free.
+pub struct Keys {
+    dir: PathBuf,
+    settings: KeySettings,
+    ring: ArcSwap<KeyRing>,
+    seen: Mutex<Vec<(String, u64, Option<std::time::SystemTime>)>>,
+}
+
+impl Keys {
+    /// Loads `dir` strictly, first generating a key when it holds none.
+    pub fn open(dir: &Path, settings: KeySettings) -> Result<Self, KeyError> {
+        std::fs::create_dir_all(dir).map_err(|e| KeyError::io(dir, e))?;
+        restrict(dir);
+        if files::read_all(dir)?.is_empty() {
+            rotation::create_first(dir, settings.alg)?;
+        }
+        let seen = files::fingerprint(dir);
+        let ring = KeyRing::load(dir, now(), true)?;
+        Ok(Self {
+            dir: dir.to_owned(),
+            settings,
+            ring: ArcSwap::from_pointee(ring),
+            seen: Mutex::new(seen),
+        })
     }
-    let rng = ring::rand::SystemRandom::new();
-    let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng).map_err(|_| KeyError::Generation)?;
-    let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).map_err(|_| KeyError::Generation)?;
-    let kid = Jwk::ed25519(pair.public_key().as_ref())
-        .thumbprint()
-        .map_err(|_| KeyError::Generation)?;
-    let meta = KeyMeta {
-        alg: alg.as_str().to_owned(),
-        state: KeyState::Active,
-        created_at: chrono::Utc::now().timestamp(),
-        activates_at: None,
-        retires_at: None,
-    };
-    files::write(dir, &kid, pkcs8.as_ref(), &meta)?;
-    tracing::info!(kid, alg = alg.as_str(), "generated a signing key");
-    Ok(kid)
+
+    /// The current ring.
+    pub fn current(&self) -> Arc<KeyRing> {
+        self.ring.load_full()
+    }
+
+    /// Re-reads the directory when its files changed, and re-derives states
+    /// as time passes; keeps the current ring on any failure.
+    pub fn reload(&self) {
+        let fingerprint = files::fingerprint(&self.dir);
+        let changed = match self.seen.lock() {
+            Ok(mut seen) if *seen != fingerprint => {
+                *seen = fingerprint;
+                true
+            }
+            _ => false,
+        };
+        let current = self.current();
+        let due = current.keys().iter().any(|k| transition_due(k, now()));
+        if !changed && !due {
+            return;
+        }
+        match KeyRing::load(&self.dir, now(), false) {
+            Ok(ring) if ring.summary() != current.summary() || changed => {
+                tracing::info!(active = %ring.active().kid, keys = ?ring.summary(), "signing keys reloaded");
+                self.ring.store(Arc::new(ring));
+            }
+            Ok(_) => {}
+            Err(error) => tracing::error!(%error, "key reload failed; keeping the current keys"),
+        }
+    }
+
+    /// Rotates when automatic rotation is configured and due.
+    pub fn rotate_if_due(&self) {
+        let Some(interval) = self.settings.rotation else {
+            return;
+        };
+        let ring = self.current();
+        let age = now() - ring.active().meta.activates();
+        let pending = ring.keys().iter().any(|k| k.state == KeyState::Next);
+        if pending || age < i64::try_from(interval.as_secs()).unwrap_or(i64::MAX) {
+            return;
+        }
+        match rotate(&self.dir, &self.settings, Rotation::Scheduled) {
+            Ok(report) => {
+                tracing::info!(new = %report.new_kid, activates_at = report.activates_at, "scheduled key rotation")
+            }
+            Err(KeyError::Busy(_)) => {}
+            Err(error) => tracing::error!(%error, "scheduled key rotation failed"),
+        }
+        self.reload();
+    }
+}
+
+/// True when `key` changes state at or before `now` (activation or removal).
+fn transition_due(key: &SigningKey, now: i64) -> bool {
+    let activation = key.state == KeyState::Next && key.meta.activates() <= now;
+    let removal = key.meta.removes_at.is_some_and(|at| at <= now);
+    let handover = key.state == KeyState::Active && key.retires_at.is_some_and(|at| at <= now);
+    activation || removal || handover
+}
+
+/// Keys are private: the directory is the owner's only.
+fn restrict(dir: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
+    }
+}
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp()
 }

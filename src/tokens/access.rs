@@ -5,6 +5,8 @@ use std::time::Duration;
 use jsonwebtoken::Header;
 use serde::Serialize;
 
+use signet_guard::verify::{Claims, KeySet, NoCustomClaims, TokenError, Validator};
+
 use crate::keys::KeyRing;
 
 /// Media type of RFC 9068 tokens, in the `typ` header.
@@ -25,7 +27,7 @@ pub struct Grant {
 }
 
 #[derive(Serialize)]
-struct Claims<'a> {
+struct SignedClaims<'a> {
     iss: &'a str,
     sub: &'a str,
     aud: &'a str,
@@ -75,7 +77,7 @@ impl AccessTokens {
             .saturating_add(ttl)
             .min(grant.not_after.unwrap_or(i64::MAX));
         let jti = uuid::Uuid::new_v4().to_string();
-        let claims = Claims {
+        let claims = SignedClaims {
             iss: &self.issuer,
             sub: &grant.sub,
             aud: &grant.aud,
@@ -112,4 +114,28 @@ pub fn peek(token: &str) -> Option<(serde_json::Value, serde_json::Value)> {
         serde_json::from_slice(&engine.decode(part).ok()?).ok()
     };
     Some((decode(header)?, decode(claims)?))
+}
+
+/// The claims of an access token this server issued and that is still
+/// valid (signature, issuer, type, times), for any of its audiences. Signet
+/// issues tokens for several audiences (users' and each client's), so the
+/// audience a token claims is the one it is checked against; whoever asks
+/// (a resource server introspecting) decides whether it is their own.
+pub fn verify_issued(
+    issuer: &str,
+    keys: &KeySet,
+    token: &str,
+) -> Result<Claims<NoCustomClaims>, TokenError> {
+    let audience = peek(token)
+        .and_then(|(_, claims)| claimed_audience(&claims))
+        .ok_or(TokenError::Malformed)?;
+    Validator::new(issuer, audience).validate(token, keys)
+}
+
+fn claimed_audience(claims: &serde_json::Value) -> Option<String> {
+    match &claims["aud"] {
+        serde_json::Value::String(aud) => Some(aud.clone()),
+        serde_json::Value::Array(list) => list.first()?.as_str().map(str::to_owned),
+        _ => None,
+    }
 }

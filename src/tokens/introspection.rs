@@ -2,11 +2,11 @@
 //! Signet over verifying tokens themselves.
 
 use serde::Serialize;
-use signet_guard::verify::{Audience, Claims, NoCustomClaims, Validator};
+use signet_guard::verify::{Audience, Claims, NoCustomClaims};
 
 use crate::app::Services;
 use crate::error::ApiError;
-use crate::tokens::access::peek;
+use crate::tokens::access;
 
 /// The answer: `{"active": false}` exactly, or the token's details.
 #[derive(Debug, Default, Serialize)]
@@ -45,15 +45,9 @@ pub async fn introspect(services: &Services, token: &str) -> Result<Introspectio
     }
 }
 
-/// The claims of an access token this server issued and that is still
-/// valid (signature, issuer, type, times), for any of its audiences. Signet
-/// issues tokens for several audiences (users' and each client's), so the
-/// audience a token claims is the one it is checked against; whoever asks
-/// (a resource server introspecting) decides whether it is their own.
+/// See [`access::verify_issued`].
 pub fn verify_issued(services: &Services, token: &str) -> Option<Claims<NoCustomClaims>> {
-    let audience = peek(token).and_then(|(_, claims)| claimed_audience(&claims))?;
-    let validator = Validator::new(services.issuer.clone(), audience);
-    validator.validate(token, services.keys.keyset()).ok()
+    access::verify_issued(&services.issuer, services.keys.current().keyset(), token).ok()
 }
 
 async fn access(services: &Services, token: &str) -> Result<Introspection, ApiError> {
@@ -80,14 +74,6 @@ async fn access(services: &Services, token: &str) -> Result<Introspection, ApiEr
         token_type: Some("access_token"),
         sid: claims.sid,
     })
-}
-
-fn claimed_audience(claims: &serde_json::Value) -> Option<String> {
-    match &claims["aud"] {
-        serde_json::Value::String(aud) => Some(aud.clone()),
-        serde_json::Value::Array(list) => list.first()?.as_str().map(str::to_owned),
-        _ => None,
-    }
 }
 
 async fn refresh(services: &Services, token: &str) -> Result<Introspection, ApiError> {

@@ -29,7 +29,8 @@ impl RefreshTokens {
         let secret = match std::fs::read(&path) {
             Ok(bytes) => bytes,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let bytes = secrets::random::<32>().map_err(|_| KeyError::Generation)?;
+                let bytes = secrets::random::<32>()
+                    .map_err(|_| KeyError::Generation("no randomness".into()))?;
                 write_atomic(&path, &bytes, 0o600)?;
                 bytes.to_vec()
             }

@@ -209,7 +209,8 @@ async fn introspection_of_access_tokens() {
         (Some(true), Some("api"))
     );
 
-    let key = server.state.keys.active();
+    let ring = server.state.keys.current();
+    let key = ring.active();
     let (_, mut claims) = decode_parts(access);
     claims["exp"] = json!(chrono::Utc::now().timestamp() - 3600);
     let mut header = jsonwebtoken::Header::new(key.alg);

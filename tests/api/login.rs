@@ -29,7 +29,7 @@ async fn password_grant_issues_rfc9068_tokens() {
     assert_eq!(header["alg"], "EdDSA");
     assert_eq!(header["typ"], "at+jwt");
     let kid = header["kid"].as_str().unwrap();
-    assert_eq!(kid, server.state.keys.active().kid);
+    assert_eq!(kid, server.state.keys.current().active().kid);
     assert_eq!(claims["iss"], server.base);
     assert_eq!(claims["sub"], user["id"]);
     assert_eq!(claims["aud"], "signet");

@@ -8,13 +8,13 @@ const ISSUER: &str = "https://signet.test";
 async fn a_restart_keeps_users_keys_and_tokens() {
     let first = TestServer::start_with(|c| c.set_issuer(ISSUER)).await;
     let tokens = first.user_tokens("ada@example.com").await;
-    let kid = first.state.keys.active().kid.clone();
+    let kid = first.state.keys.current().active().kid.clone();
     let dir = first.dir.clone();
     first.stop().await;
 
     let second = TestServer::start_in(dir, |c| c.set_issuer(ISSUER)).await;
     assert_eq!(
-        second.state.keys.active().kid,
+        second.state.keys.current().active().kid,
         kid,
         "the key was loaded, not regenerated"
     );
@@ -48,7 +48,7 @@ async fn a_restart_keeps_users_keys_and_tokens() {
 async fn a_malformed_key_file_stops_start_up() {
     let first = TestServer::start().await;
     let dir = first.dir.clone();
-    let kid = first.state.keys.active().kid.clone();
+    let kid = first.state.keys.current().active().kid.clone();
     first.stop().await;
     let pem = dir.path().join("keys").join(format!("{kid}.pem"));
     std::fs::write(

@@ -69,7 +69,8 @@ async fn missing_or_bad_tokens_get_rfc6750_challenges() {
 
 /// Signs `claims` with the server's own key, to reach the claim checks.
 fn forge(server: &TestServer, claims: Value) -> String {
-    let key = server.state.keys.active();
+    let ring = server.state.keys.current();
+    let key = ring.active();
     let mut header = Header::new(key.alg);
     header.typ = Some("at+jwt".into());
     header.kid = Some(key.kid.clone());

@@ -87,5 +87,8 @@ async fn health_and_readiness() {
     let ready = client().get(server.url("/readyz")).send().await.unwrap();
     assert_eq!(ready.status(), 200);
     let body: Value = ready.json().await.unwrap();
-    assert_eq!(body["signing_key"], server.state.keys.active().kid);
+    assert_eq!(
+        body["signing_key"],
+        server.state.keys.current().active().kid
+    );
 }

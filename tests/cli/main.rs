@@ -100,7 +100,7 @@ async fn users_add_without_a_terminal_needs_password_stdin() {
 #[tokio::test]
 async fn keys_list_and_token_inspect() {
     let server = TestServer::start_with(|c| c.set_issuer("http://127.0.0.1:8080")).await;
-    let kid = server.state.keys.active().kid.clone();
+    let kid = server.state.keys.current().active().kid.clone();
     let output = signet(&server.path())
         .args(["keys", "list"])
         .output()
@@ -465,4 +465,62 @@ async fn clients_add_list_and_remove() {
         .output()
         .unwrap();
     assert_eq!(again.status.code(), Some(1));
+}
+
+#[tokio::test]
+async fn keys_rotate_routine_and_emergency() {
+    let server = TestServer::start().await;
+    let old = server.state.keys.current().active().kid.clone();
+    let output = signet(&server.path())
+        .args(["keys", "rotate", "--alg", "ES256"])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let printed = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        printed.contains("added ES256 key") && printed.contains(&old),
+        "{printed}"
+    );
+    let listing = signet(&server.path())
+        .args(["keys", "list"])
+        .output()
+        .unwrap();
+    let listing = String::from_utf8_lossy(&listing.stdout);
+    let states: Vec<&str> = listing
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().nth(2).unwrap())
+        .collect();
+    assert_eq!(states, ["active", "next"], "{listing}");
+
+    let output = signet(&server.path())
+        .args(["keys", "rotate", "--revoke"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2), "--revoke needs --now");
+    let output = signet(&server.path())
+        .args(["keys", "rotate", "--now", "--revoke"])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let printed = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        printed.contains("revoked key") && printed.contains("refused"),
+        "{printed}"
+    );
+    let listing = signet(&server.path())
+        .args(["keys", "list"])
+        .output()
+        .unwrap();
+    let listing = String::from_utf8_lossy(&listing.stdout);
+    assert_eq!(
+        listing.lines().count(),
+        2,
+        "only the new key is published: {listing}"
+    );
+    assert!(listing.lines().nth(1).unwrap().contains("active"));
 }

@@ -62,6 +62,16 @@ impl Validator {
         self
     }
 
+    /// The size limit applied before any decoding.
+    pub fn token_len_limit(&self) -> usize {
+        self.max_token_len
+    }
+
+    /// The clock skew tolerated on `exp`, `nbf` and `iat`.
+    pub fn leeway_secs(&self) -> i64 {
+        self.leeway_secs
+    }
+
     pub fn issuer(&self) -> &str {
         &self.issuer
     }
@@ -188,7 +198,7 @@ fn b64_decode(segment: &str) -> Result<Vec<u8>, TokenError> {
         .map_err(|_| TokenError::Malformed)
 }
 
-fn unix_now() -> i64 {
+pub(crate) fn unix_now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))

@@ -1,0 +1,81 @@
+//! A service protected by signet-guard (CONTRACT §8).
+//!
+//! ```text
+//! PROTECTED_LISTEN=127.0.0.1:8081 SIGNET_ISSUER=http://127.0.0.1:8080 \
+//! SIGNET_AUDIENCE=signet cargo run -p signet-guard --example protected_api
+//! ```
+//!
+//! - `GET /whoami`: 200 with the token's claims as JSON.
+//! - `GET /admin`: the same, with scope `admin` required (403 otherwise).
+//! - `GET /healthz`: no auth; 200 once the guard has keys, else 503.
+
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use signet_guard::{Claims, Guard, GuardLayer, RequireScope};
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .init();
+    let listen = env_or("PROTECTED_LISTEN", "127.0.0.1:8081");
+    let issuer = env_or("SIGNET_ISSUER", "http://127.0.0.1:8080");
+    let audience = env_or("SIGNET_AUDIENCE", "signet");
+
+    // Lazy: the service starts even while Signet is down, answers 503 until
+    // the keys are loaded, and keeps working from its cache if Signet stops.
+    let guard = Guard::builder(issuer.clone(), audience).build_lazy()?;
+    wait_until_ready(&guard, Duration::from_secs(5)).await;
+
+    let protected = Router::new()
+        .route("/whoami", get(whoami))
+        .route(
+            "/admin",
+            get(whoami).route_layer(RequireScope::new("admin")),
+        )
+        .layer(GuardLayer::new(guard.clone()));
+    let app = Router::new()
+        .route("/healthz", get(move || healthz(guard.clone())))
+        .merge(protected);
+
+    let listener = tokio::net::TcpListener::bind(&listen).await?;
+    println!("protected_api listening on http://{listen}, trusting {issuer}");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+    Ok(())
+}
+
+async fn whoami(claims: Claims) -> Json<Claims> {
+    Json(claims)
+}
+
+async fn healthz(guard: Guard) -> (StatusCode, &'static str) {
+    if guard.is_ready() {
+        (StatusCode::OK, "ok")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "signing keys not loaded")
+    }
+}
+
+async fn wait_until_ready(guard: &Guard, limit: Duration) {
+    let deadline = tokio::time::Instant::now() + limit;
+    while !guard.is_ready() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    if !guard.is_ready() {
+        eprintln!("warning: no signing keys from the issuer yet; answering 503 until they load");
+    }
+}
+
+fn env_or(name: &str, default: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| default.to_owned())
+}

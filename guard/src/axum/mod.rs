@@ -1,0 +1,21 @@
+//! axum 0.8 integration.
+//!
+//! - [`GuardLayer`]: validates the bearer token of every request (or, with
+//!   [`GuardLayer::optional`], of those that carry one) and puts the claims
+//!   and the [`Guard`](crate::Guard) in the request extensions.
+//! - [`Claims<C>`](crate::Claims) is an extractor (typed custom claims `C`),
+//!   and `Option<Claims<C>>` its optional variant: no token gives `None`, a
+//!   bad token is still refused.
+//! - [`RequireScope`]: a layer refusing tokens without a scope (403
+//!   `insufficient_scope` naming it).
+//!
+//! Rejections are [`AuthRejection`]s: RFC 6750 challenges and RFC 9457
+//! problem bodies.
+
+mod bearer;
+mod extract;
+mod layer;
+mod rejection;
+
+pub use layer::{GuardLayer, GuardService, RequireScope, RequireScopeService};
+pub use rejection::{AuthError, AuthRejection};

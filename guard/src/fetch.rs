@@ -1,0 +1,263 @@
+//! HTTP fetches from the issuer: the client, bounded bodies, RFC 8414
+//! discovery and `Cache-Control: max-age`.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use reqwest::header::{CACHE_CONTROL, HeaderMap};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+/// Largest JWKS, metadata or feed page accepted (a real one is a few KiB).
+const MAX_BODY: usize = 1024 * 1024;
+
+/// Why a fetch from the issuer failed. Logged, never sent to clients.
+#[derive(thiserror::Error, Debug)]
+pub enum FetchError {
+    #[error("request to {url} failed: {source}")]
+    Http {
+        url: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("invalid URL {url:?}")]
+    InvalidUrl { url: String },
+    #[error("{url} did not answer within {after:?}")]
+    Timeout { url: String, after: Duration },
+    #[error("{url} answered HTTP {status}")]
+    Status { url: String, status: u16 },
+    #[error("{url} answered a body over {MAX_BODY} bytes")]
+    TooLarge { url: String },
+    #[error("{url} answered invalid JSON: {source}")]
+    Json {
+        url: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("metadata names issuer {found:?}, expected {expected:?}")]
+    IssuerMismatch { expected: String, found: String },
+    #[error("{url} published no usable signing key")]
+    NoUsableKey { url: String },
+}
+
+/// A client for the issuer: rustls with ring, no cookies, bounded connect.
+pub(crate) fn default_client(connect_timeout: Duration) -> Result<reqwest::Client, reqwest::Error> {
+    install_tls_provider();
+    reqwest::Client::builder()
+        .connect_timeout(connect_timeout)
+        .user_agent(concat!("signet-guard/", env!("CARGO_PKG_VERSION")))
+        .build()
+}
+
+/// rustls needs a process-wide provider; a host's own choice wins.
+pub(crate) fn install_tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// Reads the body up to [`MAX_BODY`] and parses it as JSON.
+pub(crate) async fn read_json<T: DeserializeOwned>(
+    url: &str,
+    mut response: reqwest::Response,
+) -> Result<T, FetchError> {
+    let http = |source| FetchError::Http {
+        url: url.to_owned(),
+        source,
+    };
+    if response
+        .content_length()
+        .is_some_and(|n| n > MAX_BODY as u64)
+    {
+        return Err(FetchError::TooLarge { url: url.into() });
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(http)? {
+        if body.len() + chunk.len() > MAX_BODY {
+            return Err(FetchError::TooLarge { url: url.into() });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    serde_json::from_slice(&body).map_err(|source| FetchError::Json {
+        url: url.into(),
+        source,
+    })
+}
+
+/// GET `url` expecting 200 and JSON, within `timeout` for the whole exchange.
+pub(crate) async fn get_json<T: DeserializeOwned>(
+    client: &reqwest::Client,
+    url: &str,
+    timeout: Duration,
+) -> Result<(T, HeaderMap), FetchError> {
+    let fetch = async {
+        let response = client
+            .get(url)
+            .header(reqwest::header::ACCEPT, "application/json")
+            .send()
+            .await
+            .map_err(|source| FetchError::Http {
+                url: url.into(),
+                source,
+            })?;
+        let status = response.status();
+        if status != reqwest::StatusCode::OK {
+            return Err(FetchError::Status {
+                url: url.into(),
+                status: status.as_u16(),
+            });
+        }
+        let headers = response.headers().clone();
+        Ok((read_json(url, response).await?, headers))
+    };
+    match tokio::time::timeout(timeout, fetch).await {
+        Ok(result) => result,
+        Err(_) => Err(FetchError::Timeout {
+            url: url.into(),
+            after: timeout,
+        }),
+    }
+}
+
+/// `max-age` of a `Cache-Control` header; `None` when absent or when the
+/// response must not be reused (`no-store`, `no-cache`: refresh at the floor).
+pub(crate) fn max_age(headers: &HeaderMap) -> Option<Duration> {
+    let mut age = None;
+    for value in headers.get_all(CACHE_CONTROL) {
+        let Ok(value) = value.to_str() else { continue };
+        for directive in value.split(',').map(str::trim) {
+            let (name, arg) = directive.split_once('=').unwrap_or((directive, ""));
+            match name.trim().to_ascii_lowercase().as_str() {
+                "no-store" | "no-cache" => return Some(Duration::ZERO),
+                "max-age" => {
+                    if let Ok(secs) = arg.trim().trim_matches('"').parse::<u64>() {
+                        age = Some(Duration::from_secs(secs));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    age
+}
+
+/// Where the keys and the revocation feed live: given, or discovered once
+/// from the issuer's RFC 8414 metadata.
+#[derive(Debug)]
+pub(crate) struct Endpoints {
+    pub(crate) client: reqwest::Client,
+    pub(crate) issuer: String,
+    pub(crate) timeout: Duration,
+    jwks: OnceLock<String>,
+    feed: OnceLock<String>,
+    /// Single-flight discovery (the key refresher and the feed follower may
+    /// both need it at start).
+    discovery: tokio::sync::Mutex<()>,
+}
+
+#[derive(Deserialize)]
+struct Metadata {
+    issuer: String,
+    jwks_uri: String,
+    #[serde(default)]
+    revocation_feed_endpoint: Option<String>,
+}
+
+impl Endpoints {
+    pub(crate) fn new(
+        client: reqwest::Client,
+        issuer: String,
+        timeout: Duration,
+        jwks: Option<String>,
+        feed: Option<String>,
+    ) -> Self {
+        let endpoints = Endpoints {
+            client,
+            issuer,
+            timeout,
+            jwks: OnceLock::new(),
+            feed: OnceLock::new(),
+            discovery: tokio::sync::Mutex::new(()),
+        };
+        if let Some(url) = jwks {
+            let _ = endpoints.jwks.set(url);
+        }
+        if let Some(url) = feed {
+            let _ = endpoints.feed.set(url);
+        }
+        endpoints
+    }
+
+    fn base(&self) -> &str {
+        self.issuer.trim_end_matches('/')
+    }
+
+    pub(crate) async fn jwks_url(&self) -> Result<&str, FetchError> {
+        if self.jwks.get().is_none() {
+            self.discover().await?;
+        }
+        Ok(self.jwks.get().map_or("", String::as_str))
+    }
+
+    pub(crate) async fn feed_url(&self) -> Result<&str, FetchError> {
+        if self.feed.get().is_none() {
+            self.discover().await?;
+        }
+        Ok(self.feed.get().map_or("", String::as_str))
+    }
+
+    /// Reads `{issuer}/.well-known/oauth-authorization-server`. Its `issuer`
+    /// must be ours (RFC 8414 §3.3); a missing `revocation_feed_endpoint`
+    /// means Signet's default path.
+    async fn discover(&self) -> Result<(), FetchError> {
+        let _single_flight = self.discovery.lock().await;
+        if self.jwks.get().is_some() && self.feed.get().is_some() {
+            return Ok(());
+        }
+        let url = format!("{}/.well-known/oauth-authorization-server", self.base());
+        let (meta, _): (Metadata, _) = get_json(&self.client, &url, self.timeout).await?;
+        if meta.issuer != self.issuer {
+            return Err(FetchError::IssuerMismatch {
+                expected: self.issuer.clone(),
+                found: meta.issuer,
+            });
+        }
+        let feed = meta
+            .revocation_feed_endpoint
+            .unwrap_or_else(|| format!("{}/v1/revocations", self.base()));
+        let _ = self.jwks.set(meta.jwks_uri);
+        let _ = self.feed.set(feed);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::HeaderValue;
+
+    fn headers(values: &[&'static str]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for v in values {
+            h.append(CACHE_CONTROL, HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    #[test]
+    fn parses_max_age() {
+        assert_eq!(
+            max_age(&headers(&["public, max-age=300"])),
+            Some(Duration::from_secs(300))
+        );
+        assert_eq!(
+            max_age(&headers(&["Max-Age=\"7\""])),
+            Some(Duration::from_secs(7))
+        );
+        assert_eq!(
+            max_age(&headers(&["max-age=60", "no-cache"])),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(max_age(&headers(&["public"])), None);
+        assert_eq!(max_age(&headers(&["max-age=-1"])), None);
+        assert_eq!(max_age(&HeaderMap::new()), None);
+    }
+}
