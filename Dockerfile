@@ -19,5 +19,6 @@ ENV SIGNET_LISTEN=0.0.0.0:8080 \
 VOLUME ["/var/lib/signet/data", "/var/lib/signet/keys"]
 EXPOSE 8080
 STOPSIGNAL SIGTERM
+HEALTHCHECK --interval=10s --timeout=6s --start-period=10s --retries=3 CMD ["/usr/local/bin/signet", "healthcheck"]
 ENTRYPOINT ["/usr/local/bin/signet"]
 CMD ["serve"]

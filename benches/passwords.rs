@@ -12,7 +12,7 @@
 //!
 //! Run: `cargo bench --bench passwords` (add `-- --measurement-time 10` etc.).
 //!
-//! On a noisy machine the four criterion groups run minutes apart under
+//! On a noisy machine the four criterion benches run minutes apart under
 //! different load. `SIGNET_BENCH_INTERLEAVE=ROUNDS` adds, after criterion, an
 //! interleaved measurement: each round times a few calls of every variant back
 //! to back, so they share the same background load; it prints the median and
@@ -22,12 +22,10 @@
 //! tell the cost of the blocking-pool thread from the cost of the wrapper.
 
 use std::hint::black_box;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use argon2::password_hash::phc::PasswordHash;
 use argon2::{Algorithm, Argon2, Params, PasswordVerifier as _, Version};
-use std::time::Instant;
-
 use criterion::{Criterion, SamplingMode, criterion_group};
 use signet::auth::passwords::{Hasher, Verdict};
 use signet::config::Argon2Config;

@@ -7,10 +7,12 @@ use std::time::Duration;
 use axum::Router;
 use signet_guard::verify::Validator;
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 
 use crate::auth::accounts::Accounts;
 use crate::auth::clients::Clients;
 use crate::auth::passwords::{HashError, Hasher};
+use crate::auth::throttle::Throttle;
 use crate::config::Config;
 use crate::keys::{KeyError, Keys};
 use crate::store::{self, Store, StoreError};
@@ -26,6 +28,7 @@ pub struct Services {
     pub store: Arc<dyn Store>,
     pub accounts: Accounts,
     pub clients: Clients,
+    pub throttle: Throttle,
     pub access_tokens: Arc<AccessTokens>,
     /// Shared with `accounts`; kept here for its load figures.
     pub hasher: Arc<Hasher>,
@@ -33,6 +36,8 @@ pub struct Services {
     pub revocations: Arc<Revocations>,
     pub keys: Arc<Keys>,
     pub validator: Validator,
+    /// Cancelled when the server starts shutting down.
+    pub shutdown: CancellationToken,
 }
 
 /// Cheap-to-clone handle given to axum.
@@ -58,13 +63,21 @@ impl Services {
     /// Opens the store and keys named by `config`, creating them on first start.
     pub async fn start(config: Config) -> Result<AppState, StartError> {
         signet_guard::crypto::install();
+        crate::telemetry::install();
+        let shutdown = CancellationToken::new();
         let store = store::open(&config.database_url, config.pool_settings()).await?;
         let keys = Arc::new(Keys::open(&config.keys_dir, config.key_settings())?);
         let refresh = RefreshTokens::load_or_init(&config.keys_dir)?;
         let hasher = Arc::new(Hasher::new(config.argon2, config.hash_permits())?);
         let issuer = config.issuer();
-        let revocations =
-            Arc::new(Revocations::new(store.clone(), config.revocation_settings()).await?);
+        let revocations = Arc::new(
+            Revocations::new(
+                store.clone(),
+                config.revocation_settings(),
+                shutdown.clone(),
+            )
+            .await?,
+        );
         let access_tokens = Arc::new(AccessTokens::new(issuer.clone(), config.access_ttl));
         let sessions = Sessions::new(
             store.clone(),
@@ -80,6 +93,7 @@ impl Services {
         let services = Arc::new(Services {
             accounts: Accounts::new(store.clone(), hasher.clone()),
             clients: Clients::new(store.clone()),
+            throttle: Throttle::new(config.throttle),
             access_tokens,
             hasher,
             validator: Validator::new(issuer.clone(), config.audience.clone()),
@@ -89,6 +103,7 @@ impl Services {
             revocations,
             keys,
             config,
+            shutdown,
         });
         spawn_upkeep(&services);
         Ok(services)
@@ -106,6 +121,7 @@ const FEED_FOLLOW_INTERVAL: Duration = Duration::from_millis(500);
 /// ended sessions and expired revocations, and following the store's feed.
 fn spawn_upkeep(services: &AppState) {
     every(services, services.config.cleanup_interval, |s| async move {
+        s.throttle.prune();
         match s.revocations.prune().await {
             Ok(pruned) if pruned != Default::default() => {
                 tracing::debug!(?pruned, "cleaned up expired sessions and revocations");
@@ -155,17 +171,30 @@ pub fn app(state: AppState) -> Router {
     crate::http::router(state)
 }
 
-/// Serves until `shutdown` completes, then lets in-flight requests finish.
+/// Serves until `shutdown` completes; then stops accepting, ends long polls,
+/// and lets in-flight requests finish for up to `shutdown_timeout`.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let router = app(state);
-    axum::serve(
+    let token = state.shutdown.clone();
+    let signal = async move {
+        shutdown.await;
+        token.cancel();
+    };
+    let stopping = state.shutdown.clone();
+    let grace = state.config.shutdown_timeout;
+    let server = axum::serve(
         listener,
-        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        app(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
     )
-    .with_graceful_shutdown(shutdown)
-    .await
+    .with_graceful_shutdown(signal);
+    tokio::select! {
+        result = server => result,
+        () = async { stopping.cancelled().await; tokio::time::sleep(grace).await } => {
+            tracing::warn!("shutdown timeout reached; dropping the requests still in flight");
+            Ok(())
+        }
+    }
 }

@@ -34,6 +34,8 @@ pub enum Command {
     Serve,
     /// Create or upgrade the database schema, then exit (serve does this too).
     Migrate,
+    /// Exit 0 when the local server's /readyz answers 200 (container health checks).
+    Healthcheck,
     /// Manage users.
     #[command(subcommand)]
     Users(UsersCommand),
@@ -144,6 +146,7 @@ fn failed(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> CliErro
 pub async fn run(config: Config, command: Command) -> Result<(), CliError> {
     match command {
         Command::Serve => serve(config).await,
+        Command::Healthcheck => healthcheck(&config).await,
         Command::Migrate => {
             store::open(&config.database_url, config.pool_settings())
                 .await
@@ -234,9 +237,13 @@ async fn disable_user(config: Config, email: &str) -> Result<(), CliError> {
         .await
         .map_err(failed)?;
     let hasher = Hasher::new(config.argon2, 1).map_err(failed)?;
-    let revocations = Revocations::new(store.clone(), config.revocation_settings())
-        .await
-        .map_err(failed)?;
+    let revocations = Revocations::new(
+        store.clone(),
+        config.revocation_settings(),
+        tokio_util::sync::CancellationToken::new(),
+    )
+    .await
+    .map_err(failed)?;
     let accounts = Accounts::new(store, Arc::new(hasher));
     match accounts
         .disable(email, &revocations)
@@ -295,6 +302,35 @@ async fn clients(config: Config, command: ClientsCommand) -> Result<(), CliError
         }
     }
     Ok(())
+}
+
+/// A dependency-free GET of `/readyz` on the configured listen address.
+async fn healthcheck(config: &Config) -> Result<(), CliError> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut addr = config.listen;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    let probe = async {
+        let mut stream = tokio::net::TcpStream::connect(addr).await?;
+        let request = format!("GET /readyz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await?;
+        let mut head = vec![0u8; 64];
+        let read = stream.read(&mut head).await?;
+        Ok::<_, std::io::Error>(String::from_utf8_lossy(&head[..read]).into_owned())
+    };
+    let head = tokio::time::timeout(std::time::Duration::from_secs(5), probe)
+        .await
+        .map_err(|_| failed("no answer from /readyz within 5s"))?
+        .map_err(failed)?;
+    if head.starts_with("HTTP/1.1 200") {
+        Ok(())
+    } else {
+        Err(failed(format!(
+            "/readyz answered: {}",
+            head.lines().next().unwrap_or("")
+        )))
+    }
 }
 
 fn read_password(from_stdin: bool) -> Result<SecretString, CliError> {
@@ -366,6 +402,7 @@ fn rotate_keys(
         Rotation::Routine(alg)
     };
     let report = keys::rotate(&config.keys_dir, &settings, rotation).map_err(failed)?;
+    tracing::info!(target: "signet::audit", event = "key_rotated", new = %report.new_kid, revoked = report.revoked);
     println!(
         "added {} key {}: signs from {}",
         report.alg.as_str(),

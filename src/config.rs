@@ -10,6 +10,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Toml};
 use serde::{Deserialize, Deserializer};
 
+use crate::auth::throttle::ThrottleConfig;
 use crate::http::JWKS_MAX_AGE_SECS;
 use crate::keys::KeySettings;
 use crate::store::PoolSettings;
@@ -93,6 +94,13 @@ pub struct Config {
     pub cleanup_interval: Duration,
     /// Long polls of the revocation feed allowed to wait at once.
     pub max_feed_waiters: usize,
+    /// Rate limits and login back-off.
+    pub throttle: ThrottleConfig,
+    /// Take the client address from `X-Forwarded-For` (behind a trusted proxy only).
+    pub trust_forwarded_for: bool,
+    /// How long shutdown waits for in-flight requests.
+    #[serde(deserialize_with = "duration")]
+    pub shutdown_timeout: Duration,
     /// How long revocation entries outlive their `exp`, covering the clock
     /// leeway of validators.
     #[serde(deserialize_with = "duration")]
@@ -126,6 +134,9 @@ impl Default for Config {
             cleanup_interval: Duration::from_secs(60),
             max_feed_waiters: 10_000,
             revocation_margin: Duration::from_secs(60),
+            throttle: ThrottleConfig::default(),
+            trust_forwarded_for: false,
+            shutdown_timeout: Duration::from_secs(30),
         }
     }
 }

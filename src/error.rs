@@ -78,6 +78,16 @@ impl ApiError {
         }
     }
 
+    /// 429 with `Retry-After` (whole seconds, rounded up).
+    pub fn throttled(wait: std::time::Duration) -> Self {
+        Self::Problem {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            title: "Too Many Requests",
+            detail: "too many attempts; retry later".into(),
+            retry_after: Some(wait.as_secs() + u64::from(wait.subsec_nanos() > 0)),
+        }
+    }
+
     fn unavailable(detail: &str) -> Self {
         Self::Problem {
             status: StatusCode::SERVICE_UNAVAILABLE,
@@ -191,10 +201,14 @@ impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         match &error {
             StoreError::Unavailable(_) => {
+                crate::telemetry::store_error("unavailable");
                 tracing::warn!(error = %ErrorChain(&error), "store unavailable");
                 Self::unavailable("the user store is unavailable; retry shortly")
             }
-            _ => Self::internal(&error),
+            _ => {
+                crate::telemetry::store_error("internal");
+                Self::internal(&error)
+            }
         }
     }
 }
@@ -262,6 +276,12 @@ impl From<crate::auth::clients::ClientError> for ApiError {
             ClientError::Store(e) => e.into(),
             ClientError::Random => Self::internal(&error),
         }
+    }
+}
+
+impl From<crate::auth::throttle::Throttled> for ApiError {
+    fn from(throttled: crate::auth::throttle::Throttled) -> Self {
+        Self::throttled(throttled.0)
     }
 }
 

@@ -11,4 +11,5 @@ pub mod http;
 pub mod keys;
 pub mod secrets;
 pub mod store;
+pub mod telemetry;
 pub mod tokens;

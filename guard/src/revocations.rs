@@ -296,14 +296,16 @@ impl Revocations {
             let started = Instant::now();
             let long_poll = feed.cursor.is_some();
             let outcome = feed.poll(&endpoints, wait).await;
-            attempts.send_modify(|n| *n += 1);
             self.prune(crate::verify::unix_now(), leeway_secs);
             match outcome {
                 Ok(entries) => {
-                    self.mark_ok();
-                    backoff.reset();
                     let had_news = !entries.is_empty();
                     self.apply(entries);
+                    self.mark_ok();
+                    backoff.reset();
+                    // Only now: `build()` waits on this, and must return
+                    // with the revocations already applied.
+                    attempts.send_modify(|n| *n += 1);
                     let elapsed = started.elapsed();
                     if long_poll && !had_news && elapsed < MIN_EMPTY_POLL {
                         tokio::time::sleep(MIN_EMPTY_POLL - elapsed).await;
@@ -311,6 +313,7 @@ impl Revocations {
                 }
                 Err(error) => {
                     self.mark_failed(&error);
+                    attempts.send_modify(|n| *n += 1);
                     tokio::time::sleep(backoff.next_delay()).await;
                 }
             }

@@ -121,7 +121,7 @@ impl Accounts {
         revocations
             .revoke_sessions(SessionTarget::AllOfUser(&user.id), reason::USER_DISABLED)
             .await?;
-        tracing::info!(user = %user.id, "user disabled");
+        tracing::info!(target: "signet::audit", event = "user_disabled", user = %user.id);
         Ok(Some(user))
     }
 

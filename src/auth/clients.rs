@@ -59,7 +59,7 @@ impl Clients {
             created_at: chrono::Utc::now().timestamp(),
         };
         self.store.create_client(client.clone()).await?;
-        tracing::info!(client_id = %client.id, name, "client added");
+        tracing::info!(target: "signet::audit", event = "client_added", client_id = %client.id, name);
         Ok(CreatedClient { client, secret })
     }
 
@@ -85,7 +85,7 @@ impl Clients {
     pub async fn remove(&self, id: &str) -> Result<bool, ClientError> {
         let removed = self.store.remove_client(id).await?;
         if removed {
-            tracing::info!(client_id = id, "client removed");
+            tracing::info!(target: "signet::audit", event = "client_removed", client_id = id);
         }
         Ok(removed)
     }

@@ -5,3 +5,4 @@ pub mod clients;
 pub mod email;
 pub mod passwords;
 pub mod policy;
+pub mod throttle;

@@ -11,6 +11,7 @@ use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::Semaphore;
 
 use crate::config::Argon2Config;
+use crate::telemetry;
 
 /// Hashing could not be done; never says anything about the password.
 #[derive(Debug, thiserror::Error)]
@@ -124,12 +125,17 @@ impl Hasher {
         &self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, HashError> {
-        if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.max_waiting {
+        let queued = self.waiting.fetch_add(1, Ordering::AcqRel);
+        if queued >= self.max_waiting {
             self.waiting.fetch_sub(1, Ordering::AcqRel);
             return Err(HashError::Busy);
         }
+        telemetry::hash_queue(queued + 1);
+        let started = std::time::Instant::now();
         let permit = self.permits.clone().acquire_owned().await;
-        self.waiting.fetch_sub(1, Ordering::AcqRel);
+        let left = self.waiting.fetch_sub(1, Ordering::AcqRel) - 1;
+        telemetry::hash_queue(left);
+        telemetry::hash_wait(started.elapsed());
         let permit = permit.map_err(|_| HashError::Failed)?;
         let in_flight = self.in_flight.clone();
         let peak = self.peak.clone();

@@ -124,3 +124,31 @@ fn invalid_request(description: &str) -> ApiError {
         description: description.to_owned(),
     }
 }
+
+/// The client's address: the peer, or with `trust_forwarded_for` the first
+/// address of `X-Forwarded-For` (set by the trusted proxy in front).
+pub struct ClientIp(pub std::net::IpAddr);
+
+impl FromRequestParts<AppState> for ClientIp {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let forwarded = state
+            .config
+            .trust_forwarded_for
+            .then(|| parts.headers.get("x-forwarded-for"))
+            .flatten()
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .and_then(|ip| ip.trim().parse().ok());
+        let peer = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|info| info.0.ip());
+        Ok(Self(
+            forwarded
+                .or(peer)
+                .unwrap_or(std::net::IpAddr::from([0, 0, 0, 0])),
+        ))
+    }
+}

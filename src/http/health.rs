@@ -33,3 +33,15 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiErr
         }),
     }
 }
+
+/// Prometheus text exposition. Bind the server privately (or filter this
+/// path at the proxy): it is unauthenticated.
+pub async fn metrics() -> impl axum::response::IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        crate::telemetry::render(),
+    )
+}

@@ -63,6 +63,7 @@ fn routes() -> Vec<Route> {
         ),
         route(Method::GET, "/healthz", get(health::healthz)),
         route(Method::GET, "/readyz", get(health::readyz)),
+        route(Method::GET, "/metrics", get(health::metrics)),
     ]
 }
 

@@ -8,9 +8,10 @@ use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
 use super::client_auth;
-use super::extract::OAuthBody;
+use super::extract::{ClientIp, OAuthBody};
 use crate::app::AppState;
 use crate::error::ApiError;
+use crate::telemetry;
 use crate::tokens::access::Grant;
 use crate::tokens::sessions::TokenPair;
 use crate::tokens::{introspection, scope};
@@ -41,12 +42,16 @@ struct TokenResponse {
 
 pub async fn token(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     OAuthBody(request): OAuthBody<TokenRequest>,
 ) -> Result<Response, ApiError> {
     match request.grant_type.as_deref() {
-        Some("password") => password_grant(&state, request).await,
-        Some("refresh_token") => refresh_grant(&state, request).await,
+        Some("password") => password_grant(&state, ip, request).await,
+        Some("refresh_token") => {
+            state.throttle.refresh(ip)?;
+            refresh_grant(&state, request).await
+        }
         Some("client_credentials") => client_credentials_grant(&state, &headers, request).await,
         Some(_) => Err(ApiError::oauth(
             "unsupported_grant_type",
@@ -56,20 +61,41 @@ pub async fn token(
     }
 }
 
-async fn password_grant(state: &AppState, request: TokenRequest) -> Result<Response, ApiError> {
+async fn password_grant(
+    state: &AppState,
+    ip: std::net::IpAddr,
+    request: TokenRequest,
+) -> Result<Response, ApiError> {
     let (Some(username), Some(password)) = (request.username, request.password) else {
         return Err(ApiError::oauth(
             "invalid_request",
             "the password grant needs username and password",
         ));
     };
-    let user = state.accounts.authenticate(&username, password).await?;
+    let account = username.trim().to_lowercase();
+    state.throttle.login(ip, &account)?;
+    let user = match state.accounts.authenticate(&username, password).await {
+        Ok(user) => {
+            state.throttle.succeeded(&account);
+            tracing::info!(target: "signet::audit", event = "login", outcome = "success", user = %user.id);
+            user
+        }
+        Err(error) => {
+            if matches!(error, crate::auth::accounts::LoginError::InvalidCredentials) {
+                state.throttle.failed(&account);
+                telemetry::login_failed();
+                tracing::info!(target: "signet::audit", event = "login", outcome = "failure", username = %account);
+            }
+            return Err(error.into());
+        }
+    };
     let granted = scope::grant(&user.scope, request.scope.as_deref())
         .map_err(|e| ApiError::oauth("invalid_scope", e.to_string()))?;
     let pair = state
         .sessions
         .start(&state.keys.current(), &user, granted)
         .await?;
+    telemetry::token_issued("password");
     Ok(token_response(pair))
 }
 
@@ -84,6 +110,7 @@ async fn refresh_grant(state: &AppState, request: TokenRequest) -> Result<Respon
         .sessions
         .refresh(&state.keys.current(), &token, request.scope.as_deref())
         .await?;
+    telemetry::token_issued("refresh_token");
     Ok(token_response(pair))
 }
 
@@ -107,6 +134,7 @@ async fn client_credentials_grant(
         not_after: None,
     };
     let access = state.access_tokens.mint(&state.keys.current(), &grant)?;
+    telemetry::token_issued("client_credentials");
     Ok(no_store(Json(TokenResponse {
         access_token: access.token,
         token_type: "Bearer",

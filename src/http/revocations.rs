@@ -9,6 +9,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
+use super::extract::ClientIp;
 use crate::app::AppState;
 use crate::error::ApiError;
 use crate::store::Revocation;
@@ -54,9 +55,11 @@ impl From<Revocation> for Entry {
 
 pub async fn feed(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     query: Result<Query<FeedQuery>, axum::extract::rejection::QueryRejection>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    state.throttle.feed(ip)?;
     let Query(query) = query.map_err(|e| bad_request(e.body_text()))?;
     let after = match query.after.as_deref() {
         None | Some("") => 0,

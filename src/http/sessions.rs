@@ -57,6 +57,6 @@ pub async fn logout(
             .revoke_token(&claims.jti, claims.exp)
             .await?;
     }
-    tracing::info!(user = %claims.sub, all = request.all, "logout");
+    tracing::info!(target: "signet::audit", event = "logout", user = %claims.sub, all = request.all);
     Ok(StatusCode::NO_CONTENT)
 }

@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
-use super::extract::{Bearer, JsonBody};
+use super::extract::{Bearer, ClientIp, JsonBody};
 use crate::app::AppState;
 use crate::error::ApiError;
 
@@ -25,6 +25,7 @@ pub struct UserView {
 
 pub async fn register(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     body: Result<JsonBody<SignUp>, ApiError>,
 ) -> Result<(StatusCode, Json<UserView>), ApiError> {
     if !state.config.signup {
@@ -34,6 +35,7 @@ pub async fn register(
             "sign-up is disabled on this server",
         ));
     }
+    state.throttle.signup(ip)?;
     let JsonBody(body) = body?;
     let user = state
         .accounts

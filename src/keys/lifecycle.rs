@@ -33,7 +33,7 @@ pub fn states(metas: &[&KeyMeta], now: i64) -> Vec<Option<KeyState>> {
         .iter()
         .enumerate()
         .filter(|(_, m)| m.activates() <= now && !removed(m))
-        .max_by_key(|(i, m)| (m.activates(), m.created_at, *i))
+        .max_by_key(|(i, m)| precedence(m, *i))
         .map(|(i, _)| i);
     metas
         .iter()
@@ -45,6 +45,18 @@ pub fn states(metas: &[&KeyMeta], now: i64) -> Vec<Option<KeyState>> {
             _ => Some(KeyState::Retiring),
         })
         .collect()
+}
+
+/// Which activated key signs: the latest activation; in a tie (an emergency
+/// rotation in the same second) the key that was not replaced, then the
+/// newer one.
+pub(super) fn precedence(meta: &KeyMeta, index: usize) -> (i64, bool, i64, usize) {
+    (
+        meta.activates(),
+        meta.removes_at.is_none(),
+        meta.created_at,
+        index,
+    )
 }
 
 /// When each key stops signing: the activation of the key activated after it.
@@ -82,6 +94,20 @@ mod tests {
         assert_eq!(states(&keys, 200), vec![None, Some(Active)]);
         assert_eq!(retires_at(&keys, 0), Some(100));
         assert_eq!(retires_at(&keys, 1), None);
+    }
+
+    #[test]
+    fn a_same_second_emergency_rotation_hands_over() {
+        let old = meta(100, Some(1000));
+        let new = meta(100, None);
+        for keys in [[&old, &new], [&new, &old]] {
+            let states = states(&keys, 100);
+            let active = keys[states
+                .iter()
+                .position(|s| *s == Some(KeyState::Active))
+                .unwrap()];
+            assert_eq!(active.removes_at, None, "the replacement signs");
+        }
     }
 
     #[test]

@@ -161,9 +161,15 @@ impl KeyRing {
         })
     }
 
-    /// The key that signs new tokens.
+    /// The key that signs new tokens, decided at the moment of the call so
+    /// signing switches exactly at a scheduled activation (a reload may lag).
     pub fn active(&self) -> &SigningKey {
-        &self.keys[self.active]
+        let now = now();
+        self.keys
+            .iter()
+            .filter(|k| k.meta.activates() <= now && k.meta.removes_at.is_none_or(|at| at > now))
+            .max_by_key(|k| lifecycle::precedence(&k.meta, 0))
+            .unwrap_or(&self.keys[self.active])
     }
 
     /// Published keys (next, active, retiring), oldest first.
@@ -273,7 +279,7 @@ impl Keys {
         }
         match rotate(&self.dir, &self.settings, Rotation::Scheduled) {
             Ok(report) => {
-                tracing::info!(new = %report.new_kid, activates_at = report.activates_at, "scheduled key rotation")
+                tracing::info!(target: "signet::audit", event = "key_rotated", new = %report.new_kid, activates_at = report.activates_at, "scheduled key rotation")
             }
             Err(KeyError::Busy(_)) => {}
             Err(error) => tracing::error!(%error, "scheduled key rotation failed"),

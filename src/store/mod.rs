@@ -255,6 +255,8 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<Vec<Revocation>>;
     /// Whether the `jti` or the `sid` is on the revocation list.
     async fn is_revoked(&self, jti: &str, sid: Option<&str>) -> StoreResult<bool>;
+    /// Entries on the revocation list (for the size metric).
+    async fn count_revocations(&self) -> StoreResult<i64>;
     /// Highest feed position ever assigned (0 when none).
     async fn latest_revocation(&self) -> StoreResult<i64>;
     /// Deletes sessions that ended before `ended` and entries that expired before `horizon`.

@@ -314,6 +314,12 @@ macro_rules! impl_store {
                 Ok(found.is_some())
             }
 
+            async fn count_revocations(&self) -> StoreResult<i64> {
+                Ok(sqlx::query_scalar("SELECT COUNT(*) FROM revocations")
+                    .fetch_one(&self.pool)
+                    .await?)
+            }
+
             async fn latest_revocation(&self) -> StoreResult<i64> {
                 Ok(sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM revocations")
                     .fetch_one(&self.pool)

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{Semaphore, watch};
+use tokio_util::sync::CancellationToken;
 
 use crate::store::{Pruned, Revocation, SessionTarget, Store, StoreResult};
 
@@ -27,6 +28,8 @@ pub struct Revocations {
     latest: watch::Sender<i64>,
     waiters: Arc<Semaphore>,
     settings: RevocationSettings,
+    /// Ends long polls at once when the server shuts down.
+    shutdown: CancellationToken,
 }
 
 /// Settings of [`Revocations`].
@@ -42,13 +45,18 @@ pub struct RevocationSettings {
 }
 
 impl Revocations {
-    pub async fn new(store: Arc<dyn Store>, settings: RevocationSettings) -> StoreResult<Self> {
+    pub async fn new(
+        store: Arc<dyn Store>,
+        settings: RevocationSettings,
+        shutdown: CancellationToken,
+    ) -> StoreResult<Self> {
         let latest = store.latest_revocation().await?;
         Ok(Self {
             store,
             latest: watch::Sender::new(latest),
             waiters: Arc::new(Semaphore::new(settings.max_waiters)),
             settings,
+            shutdown,
         })
     }
 
@@ -89,11 +97,12 @@ impl Revocations {
         let Ok(_permit) = self.waiters.clone().try_acquire_owned() else {
             return Ok(page);
         };
-        let woke = tokio::time::timeout(wait, latest.wait_for(|seq| *seq > after))
-            .await
-            .ok()
-            .and_then(Result::ok)
-            .map(|seq| *seq);
+        let woke = tokio::select! {
+            woke = tokio::time::timeout(wait, latest.wait_for(|seq| *seq > after)) => {
+                woke.ok().and_then(Result::ok).map(|seq| *seq)
+            }
+            () = self.shutdown.cancelled() => None,
+        };
         match woke {
             Some(seen) => self.read(after, seen).await,
             None => Ok(page),
@@ -119,7 +128,10 @@ impl Revocations {
     pub async fn prune(&self) -> StoreResult<Pruned> {
         let now = now();
         let ended = now.saturating_sub(SESSION_RETENTION_SECS);
-        self.store.prune(ended, self.horizon(now)).await
+        let pruned = self.store.prune(ended, self.horizon(now)).await?;
+        let entries = self.store.count_revocations().await?;
+        crate::telemetry::revocation_list_size(u64::try_from(entries).unwrap_or(0));
+        Ok(pruned)
     }
 
     /// `latest` must be read before the query, so no entry up to it is missed.

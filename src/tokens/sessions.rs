@@ -183,7 +183,8 @@ impl Sessions {
         self.revocations
             .revoke_sessions(SessionTarget::One(&session.id), reason::REUSE)
             .await?;
-        tracing::warn!(sid = %session.id, user = %session.user_id, "refresh token reuse: session revoked");
+        crate::telemetry::refresh_reuse_detected();
+        tracing::warn!(target: "signet::audit", event = "refresh_reuse", sid = %session.id, user = %session.user_id, "refresh token reuse: session revoked");
         Err(SessionError::Reused)
     }
 

@@ -2,34 +2,15 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+#[path = "../common/process.rs"]
+mod process;
 
 use std::io::Write;
-use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use common::{PASSWORD, TestServer, client};
-
-/// `signet` with its settings pointed at `dir`; nothing inherited from the
-/// caller's `SIGNET_*` environment.
-fn signet(dir: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_signet"));
-    for (key, _) in std::env::vars() {
-        if key.starts_with("SIGNET_") {
-            command.env_remove(key);
-        }
-    }
-    command
-        .current_dir(dir)
-        .env(
-            "SIGNET_DATABASE_URL",
-            format!("sqlite://{}", dir.join("data/signet.db").display()),
-        )
-        .env("SIGNET_KEYS_DIR", dir.join("keys"))
-        .env("SIGNET_ARGON2__MEMORY_KIB", "1024")
-        .env("SIGNET_ARGON2__ITERATIONS", "1");
-    command
-}
+use process::{signet, terminate};
 
 fn run_with_stdin(mut command: Command, input: &str) -> Output {
     let mut child = command
@@ -293,15 +274,6 @@ async fn server_logs_hold_no_password_or_token() {
     ] {
         assert!(!logs.contains(secret), "a secret leaked into the logs");
     }
-}
-
-/// Sends SIGTERM, as container runtimes do.
-fn terminate(pid: u32) {
-    let status = Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
 }
 
 #[tokio::test]

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 use signet::app::{self, AppState, Services};
+use signet::auth::throttle::ThrottleConfig;
 use signet::config::{Argon2Config, Config};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -31,6 +32,16 @@ pub fn config_in(dir: &Path) -> Config {
         memory_kib: 1024,
         iterations: 1,
         parallelism: 1,
+    };
+    // Tests log in far faster than people; the throttling tests turn it on.
+    config.throttle = ThrottleConfig {
+        login_per_ip: 0,
+        login_per_account: 0,
+        signup_per_ip: 0,
+        refresh_per_ip: 0,
+        feed_per_ip: 0,
+        failures_before_backoff: 1000,
+        max_backoff_secs: 1,
     };
     config
 }

@@ -1,0 +1,394 @@
+//! Operating Signet: throttling, metrics, JSON logs with request ids,
+//! security headers, graceful shutdown.
+
+#[path = "../common/mod.rs"]
+mod common;
+#[path = "../common/process.rs"]
+mod process;
+
+use std::time::{Duration, Instant};
+
+use common::{PASSWORD, TestServer, assert_problem, client};
+use serde_json::Value;
+use signet::auth::throttle::ThrottleConfig;
+
+/// Password grant from the client address `ip` (the server trusts X-Forwarded-For).
+async fn login_from(
+    server: &TestServer,
+    ip: &str,
+    email: &str,
+    password: &str,
+) -> reqwest::Response {
+    client()
+        .post(server.url("/oauth2/token"))
+        .header("x-forwarded-for", ip)
+        .form(&[
+            ("grant_type", "password"),
+            ("username", email),
+            ("password", password),
+        ])
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn throttled(response: reqwest::Response) -> u64 {
+    let retry: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(retry >= 1, "Retry-After is at least a second");
+    assert_problem(response, 429).await;
+    retry
+}
+
+fn throttle(tweak: impl FnOnce(&mut ThrottleConfig)) -> impl FnOnce(&mut signet::config::Config) {
+    move |config| {
+        config.trust_forwarded_for = true;
+        tweak(&mut config.throttle);
+    }
+}
+
+#[tokio::test]
+async fn logins_are_limited_per_ip() {
+    let server = TestServer::start_with(throttle(|t| t.login_per_ip = 3)).await;
+    server.sign_up("ada@example.com").await;
+    for _ in 0..3 {
+        assert_eq!(
+            login_from(&server, "10.0.0.1", "ada@example.com", PASSWORD)
+                .await
+                .status(),
+            200
+        );
+    }
+    throttled(login_from(&server, "10.0.0.1", "ada@example.com", PASSWORD).await).await;
+    let other = login_from(&server, "10.0.0.2", "ada@example.com", PASSWORD).await;
+    assert_eq!(other.status(), 200, "other addresses are not affected");
+}
+
+#[tokio::test]
+async fn logins_are_limited_per_account_known_or_not() {
+    let server = TestServer::start_with(throttle(|t| t.login_per_account = 2)).await;
+    server.sign_up("ada@example.com").await;
+    for email in ["ada@example.com", "nobody@example.com"] {
+        for i in 0..2 {
+            let status = login_from(&server, &format!("10.1.0.{i}"), email, "wrong password")
+                .await
+                .status();
+            assert_eq!(status, 400);
+        }
+        let third = login_from(&server, "10.1.0.9", email, "wrong password").await;
+        let retry = throttled(third).await;
+        assert!(retry <= 60, "{email}: {retry}");
+    }
+}
+
+#[tokio::test]
+async fn failures_back_off_exponentially_and_success_resets() {
+    let server = TestServer::start_with(throttle(|t| {
+        t.failures_before_backoff = 3;
+        t.max_backoff_secs = 900;
+    }))
+    .await;
+    server.sign_up("ada@example.com").await;
+    for _ in 0..2 {
+        assert_eq!(
+            login_from(&server, "10.2.0.1", "ada@example.com", "wrong")
+                .await
+                .status(),
+            400
+        );
+    }
+    assert_eq!(
+        login_from(&server, "10.2.0.1", "ada@example.com", PASSWORD)
+            .await
+            .status(),
+        200
+    );
+    for _ in 0..3 {
+        let status = login_from(&server, "10.2.0.1", "ada@example.com", "wrong")
+            .await
+            .status();
+        assert_eq!(status, 400, "the success reset the count");
+    }
+    let first = throttled(login_from(&server, "10.2.0.1", "ada@example.com", PASSWORD).await).await;
+    assert_eq!(
+        first, 1,
+        "2^0 seconds after the first failure over the allowance"
+    );
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(
+        login_from(&server, "10.2.0.1", "ada@example.com", "wrong")
+            .await
+            .status(),
+        400
+    );
+    let second =
+        throttled(login_from(&server, "10.2.0.1", "ada@example.com", PASSWORD).await).await;
+    assert_eq!(second, 2, "doubled");
+    // Unknown accounts back off alike, so the lock reveals nothing.
+    for _ in 0..4 {
+        login_from(&server, "10.2.0.1", "nobody@example.com", "wrong").await;
+    }
+    throttled(login_from(&server, "10.2.0.1", "nobody@example.com", "wrong").await).await;
+}
+
+#[tokio::test]
+async fn sign_up_refresh_and_feed_have_their_own_budgets() {
+    let server = TestServer::start_with(throttle(|t| {
+        t.signup_per_ip = 1;
+        t.refresh_per_ip = 1;
+        t.feed_per_ip = 1;
+    }))
+    .await;
+    server.sign_up("ada@example.com").await;
+    let second = client()
+        .post(server.url("/v1/users"))
+        .json(&serde_json::json!({ "email": "bob@example.com", "password": PASSWORD }))
+        .send()
+        .await
+        .unwrap();
+    throttled(second).await;
+    let (_, tokens) = server.login("ada@example.com", PASSWORD).await;
+    let refresh = |token: String| {
+        let url = server.url("/oauth2/token");
+        async move {
+            client()
+                .post(url)
+                .form(&[
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", token.as_str()),
+                ])
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let first = refresh(tokens["refresh_token"].as_str().unwrap().to_owned()).await;
+    assert_eq!(first.status(), 200);
+    let body: Value = first.json().await.unwrap();
+    throttled(refresh(body["refresh_token"].as_str().unwrap().to_owned()).await).await;
+    assert_eq!(
+        client()
+            .get(server.url("/v1/revocations"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    throttled(
+        client()
+            .get(server.url("/v1/revocations"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let (status, _) = server.login("ada@example.com", PASSWORD).await;
+    assert_eq!(status, 200, "logins are not starved by the other budgets");
+}
+
+fn metric(text: &str, name_and_labels: &str) -> f64 {
+    text.lines()
+        .filter(|l| l.starts_with(name_and_labels))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+#[tokio::test]
+async fn metrics_appear_and_move() {
+    let server = TestServer::start().await;
+    let scrape = || async {
+        let response = client().get(server.url("/metrics")).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        assert!(
+            response.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/plain")
+        );
+        response.text().await.unwrap()
+    };
+    let before = scrape().await;
+    let tokens = server.user_tokens("ada@example.com").await;
+    server.login("ada@example.com", "wrong password").await;
+    let first = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
+    ];
+    client()
+        .post(server.url("/oauth2/token"))
+        .form(&first)
+        .send()
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(5100)).await;
+    client()
+        .post(server.url("/oauth2/token"))
+        .form(&first)
+        .send()
+        .await
+        .unwrap();
+    let after = scrape().await;
+    let moved = |name: &str| metric(&after, name) - metric(&before, name);
+    assert!(moved("signet_tokens_issued_total{grant=\"password\"}") >= 1.0);
+    assert!(moved("signet_tokens_issued_total{grant=\"refresh_token\"}") >= 1.0);
+    assert!(moved("signet_logins_failed_total") >= 1.0);
+    assert!(moved("signet_refresh_reuse_detected_total") >= 1.0);
+    assert!(moved("signet_http_requests_total") >= 5.0);
+    assert!(
+        after.contains("route=\"/oauth2/token\""),
+        "routes are templates"
+    );
+    for name in [
+        "signet_http_request_duration_seconds_bucket",
+        "signet_password_hash_wait_seconds",
+        "signet_password_hash_queue_depth",
+    ] {
+        assert!(after.contains(name), "{name} missing");
+    }
+}
+
+#[tokio::test]
+async fn responses_carry_security_headers_and_no_banner() {
+    let server = TestServer::start().await;
+    let tokens = server.user_tokens("ada@example.com").await;
+    let info = client()
+        .get(server.url("/v1/userinfo"))
+        .bearer_auth(tokens["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    for response in [
+        info,
+        client().get(server.url("/healthz")).send().await.unwrap(),
+    ] {
+        let headers = response.headers();
+        assert_eq!(headers["x-content-type-options"], "nosniff");
+        assert_eq!(headers["cache-control"], "no-store");
+        assert_eq!(headers["x-frame-options"], "DENY");
+        assert!(headers.get("server").is_none(), "no server banner");
+    }
+    let jwks = client()
+        .get(server.url("/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        jwks.headers()["cache-control"]
+            .to_str()
+            .unwrap()
+            .starts_with("public")
+    );
+}
+
+#[tokio::test]
+async fn json_logs_carry_the_request_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let envs = [("SIGNET_LOG_FORMAT", "json"), ("SIGNET_LOG", "info")];
+    let (child, base) = process::serve(dir.path(), &envs).await;
+    let signup = serde_json::json!({ "email": "ada@example.com", "password": PASSWORD });
+    client()
+        .post(format!("{base}/v1/users"))
+        .json(&signup)
+        .send()
+        .await
+        .unwrap();
+    let login = [
+        ("grant_type", "password"),
+        ("username", "ada@example.com"),
+        ("password", PASSWORD),
+    ];
+    let response = client()
+        .post(format!("{base}/oauth2/token"))
+        .header("x-request-id", "req-4711")
+        .form(&login)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["x-request-id"], "req-4711");
+    process::terminate(child.id());
+    let output = child.wait_with_output().unwrap();
+    let logs = String::from_utf8_lossy(&output.stderr);
+    let lines: Vec<Value> = logs
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}")))
+        .collect();
+    let of_request: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l["span"]["request_id"] == "req-4711")
+        .collect();
+    assert!(
+        of_request.len() >= 2,
+        "the audit event and the response line: {logs}"
+    );
+    let audit = of_request
+        .iter()
+        .find(|l| l["fields"]["event"] == "login")
+        .expect("an audit event for the login");
+    assert_eq!(audit["fields"]["outcome"], "success");
+    assert!(!logs.contains(PASSWORD));
+}
+
+#[tokio::test]
+async fn sigterm_lets_a_slow_request_finish_and_ends_long_polls() {
+    let dir = tempfile::tempdir().unwrap();
+    // An expensive hash makes the login slow enough to be in flight.
+    let envs = [
+        ("SIGNET_ARGON2__MEMORY_KIB", "65536"),
+        ("SIGNET_ARGON2__ITERATIONS", "8"),
+    ];
+    let (child, base) = process::serve(dir.path(), &envs).await;
+    let signup = serde_json::json!({ "email": "ada@example.com", "password": PASSWORD });
+    let response = client()
+        .post(format!("{base}/v1/users"))
+        .json(&signup)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+
+    let poll_url = format!("{base}/v1/revocations?wait=30");
+    let poll = tokio::spawn(async move {
+        let started = Instant::now();
+        let status = client().get(poll_url).send().await.unwrap().status();
+        (status, started.elapsed())
+    });
+    let login_url = format!("{base}/oauth2/token");
+    let login = tokio::spawn(async move {
+        let form = [
+            ("grant_type", "password"),
+            ("username", "ada@example.com"),
+            ("password", PASSWORD),
+        ];
+        client()
+            .post(login_url)
+            .form(&form)
+            .send()
+            .await
+            .map(|r| r.status())
+    });
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    process::terminate(child.id());
+
+    let (status, waited) = poll.await.unwrap();
+    assert_eq!(status, 200);
+    assert!(
+        waited < Duration::from_secs(10),
+        "the long poll ended at shutdown ({waited:?})"
+    );
+    let login = login
+        .await
+        .unwrap()
+        .expect("the in-flight login got its answer");
+    assert_eq!(login, 200);
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
