@@ -144,41 +144,36 @@ async fn client_credentials_grant(
     })))
 }
 
-/// RFC 7662 request.
+/// A request about one token: RFC 7662 introspection and RFC 7009 revocation.
 #[derive(Deserialize)]
-pub struct IntrospectRequest {
+pub struct TokenQuery {
     token: Option<String>,
     /// Accepted and not needed: the two token kinds differ in shape.
     #[serde(rename = "token_type_hint")]
     _hint: Option<String>,
     client_id: Option<String>,
     client_secret: Option<SecretString>,
+}
+
+impl TokenQuery {
+    fn token(&self) -> Result<&str, ApiError> {
+        self.token
+            .as_deref()
+            .ok_or_else(|| ApiError::oauth("invalid_request", "token is required"))
+    }
 }
 
 /// Introspection for authenticated clients only.
 pub async fn introspect(
     State(state): State<AppState>,
     headers: HeaderMap,
-    OAuthBody(request): OAuthBody<IntrospectRequest>,
+    OAuthBody(request): OAuthBody<TokenQuery>,
 ) -> Result<Response, ApiError> {
+    let token = request.token()?.to_owned();
     let presented = client_auth::presented(&headers, request.client_id, request.client_secret)?;
     client_auth::required(&state, presented).await?;
-    let Some(token) = request.token else {
-        return Err(ApiError::oauth("invalid_request", "token is required"));
-    };
     let answer = introspection::introspect(&state, &token).await?;
     Ok(no_store(Json(answer)))
-}
-
-/// RFC 7009 request.
-#[derive(Deserialize)]
-pub struct RevokeRequest {
-    token: Option<String>,
-    /// Accepted and not needed: the two token kinds differ in shape.
-    #[serde(rename = "token_type_hint")]
-    _hint: Option<String>,
-    client_id: Option<String>,
-    client_secret: Option<SecretString>,
 }
 
 /// Revokes a refresh token's session or an access token's `jti`. Unknown,
@@ -186,17 +181,15 @@ pub struct RevokeRequest {
 pub async fn revoke(
     State(state): State<AppState>,
     headers: HeaderMap,
-    OAuthBody(request): OAuthBody<RevokeRequest>,
+    OAuthBody(request): OAuthBody<TokenQuery>,
 ) -> Result<Response, ApiError> {
+    let token = request.token()?.to_owned();
     // Public clients may revoke without credentials; presented ones must be right.
     if let Some(presented) =
         client_auth::presented(&headers, request.client_id, request.client_secret)?
     {
         client_auth::authenticate(&state, presented).await?;
     }
-    let Some(token) = request.token else {
-        return Err(ApiError::oauth("invalid_request", "token is required"));
-    };
     if token.contains('.') {
         if let Some(claims) = introspection::verify_issued(&state, &token) {
             state

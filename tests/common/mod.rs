@@ -99,6 +99,18 @@ impl TestServer {
         }
     }
 
+    /// GET `path`, expecting JSON.
+    pub async fn get_json(&self, path: &str) -> Value {
+        let response = client().get(self.url(path)).send().await.expect("GET");
+        response.json().await.expect("a JSON body")
+    }
+
+    /// The published JWKs.
+    pub async fn jwks(&self) -> Vec<Value> {
+        let jwks = self.get_json("/.well-known/jwks.json").await;
+        jwks["keys"].as_array().expect("keys").clone()
+    }
+
     /// Registers `email` with [`PASSWORD`]; panics unless 201.
     pub async fn sign_up(&self, email: &str) -> Value {
         let response = client()

@@ -24,21 +24,11 @@ use crate::{
 
 /// The public JWKS of `server`, by kid.
 async fn published_jwk(server: &TestServer, kid: &str) -> Value {
-    let jwks: Value = client()
-        .get(server.url("/.well-known/jwks.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    jwks["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
+    let jwks = server.jwks().await;
+    jwks.iter()
         .find(|k| k["kid"] == kid)
         .cloned()
-        .unwrap_or_else(|| panic!("{kid} is not published: {jwks}"))
+        .unwrap_or_else(|| panic!("{kid} is not published: {jwks:?}"))
 }
 
 fn with(base: &Value, key: &str, value: Value) -> Value {

@@ -17,18 +17,8 @@ use signet_guard::Guard;
 use signet_guard::verify::NoCustomClaims;
 
 async fn jwks_kids(server: &TestServer) -> BTreeSet<String> {
-    let jwks: Value = client()
-        .get(server.url("/.well-known/jwks.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    jwks["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
+    let jwks = server.jwks().await;
+    jwks.iter()
         .map(|k| k["kid"].as_str().unwrap().to_owned())
         .collect()
 }
