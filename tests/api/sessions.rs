@@ -7,9 +7,16 @@ use serde_json::{Value, json};
 use crate::common::{TestServer, client, decode_parts};
 
 async fn refresh(server: &TestServer, token: &str) -> (u16, Value) {
+    refresh_scoped(server, token, None).await
+}
+
+/// A refresh grant, optionally asking for a narrower `scope`.
+async fn refresh_scoped(server: &TestServer, token: &str, scope: Option<&str>) -> (u16, Value) {
+    let mut form = vec![("grant_type", "refresh_token"), ("refresh_token", token)];
+    form.extend(scope.map(|scope| ("scope", scope)));
     let response = client()
         .post(server.url("/oauth2/token"))
-        .form(&[("grant_type", "refresh_token"), ("refresh_token", token)])
+        .form(&form)
         .send()
         .await
         .unwrap();
@@ -325,18 +332,9 @@ async fn a_refresh_may_narrow_the_scope_of_the_access_token() {
     let (_, first) = server
         .login("ada@example.com", crate::common::PASSWORD)
         .await;
-    let form = [
-        ("grant_type", "refresh_token"),
-        ("refresh_token", s(&first, "refresh_token")),
-        ("scope", "read"),
-    ];
-    let response = client()
-        .post(server.url("/oauth2/token"))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
-    let narrowed: Value = response.json().await.unwrap();
+    let (status, narrowed) =
+        refresh_scoped(&server, s(&first, "refresh_token"), Some("read")).await;
+    assert_eq!(status, 200);
     assert_eq!(narrowed["scope"], "read");
     let (_, claims) = decode_parts(s(&narrowed, "access_token"));
     assert_eq!(claims["scope"], "read");
@@ -344,20 +342,11 @@ async fn a_refresh_may_narrow_the_scope_of_the_access_token() {
     assert_eq!(status, 200);
     assert_eq!(next["scope"], "read write", "the session keeps its scope");
 
-    let form = [
-        ("grant_type", "refresh_token"),
-        ("refresh_token", s(&next, "refresh_token")),
-        ("scope", "admin"),
-    ];
-    let response = client()
-        .post(server.url("/oauth2/token"))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 400);
-    let body: Value = response.json().await.unwrap();
-    assert_eq!(body["error"], "invalid_scope");
+    let (status, body) = refresh_scoped(&server, s(&next, "refresh_token"), Some("admin")).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_scope"))
+    );
 }
 
 #[tokio::test]
@@ -388,18 +377,8 @@ async fn a_bad_scope_does_not_shield_a_reused_token() {
     let first = server.user_tokens("ada@example.com").await;
     let (_, second) = refresh(&server, s(&first, "refresh_token")).await;
     tokio::time::sleep(Duration::from_millis(5)).await;
-    let form = [
-        ("grant_type", "refresh_token"),
-        ("refresh_token", s(&first, "refresh_token")),
-        ("scope", "admin"),
-    ];
-    let response = client()
-        .post(server.url("/oauth2/token"))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
-    let body: Value = response.json().await.unwrap();
+    let (status, body) = refresh_scoped(&server, s(&first, "refresh_token"), Some("admin")).await;
+    assert_eq!(status, 400);
     assert_eq!(
         body["error"], "invalid_grant",
         "reuse wins over scope: {body}"
@@ -412,18 +391,11 @@ async fn a_bad_scope_does_not_shield_a_reused_token() {
 async fn a_bad_scope_does_not_consume_the_live_token() {
     let server = TestServer::start().await;
     let first = server.user_tokens("ada@example.com").await;
-    let form = [
-        ("grant_type", "refresh_token"),
-        ("refresh_token", s(&first, "refresh_token")),
-        ("scope", "admin"),
-    ];
-    let response = client()
-        .post(server.url("/oauth2/token"))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 400);
+    let (status, body) = refresh_scoped(&server, s(&first, "refresh_token"), Some("admin")).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_scope"))
+    );
     let (status, _) = refresh(&server, s(&first, "refresh_token")).await;
     assert_eq!(status, 200, "still the live token");
 }
