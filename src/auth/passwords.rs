@@ -116,6 +116,11 @@ impl Hasher {
         .await
     }
 
+    /// Hashes waiting for a slot right now.
+    pub fn queue_depth(&self) -> usize {
+        self.waiting.load(Ordering::Acquire)
+    }
+
     /// Most hashes ever seen running at once (for tests and metrics).
     pub fn peak_concurrency(&self) -> usize {
         self.peak.load(Ordering::Relaxed)
@@ -126,15 +131,16 @@ impl Hasher {
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, HashError> {
         let queued = self.waiting.fetch_add(1, Ordering::AcqRel);
+        // Leaves the queue however the wait ends, including when the request
+        // is cancelled (client gone, timeout) while waiting.
+        let in_queue = Queued(&self.waiting);
         if queued >= self.max_waiting {
-            self.waiting.fetch_sub(1, Ordering::AcqRel);
             return Err(HashError::Busy);
         }
         telemetry::hash_queue(queued + 1);
         let started = std::time::Instant::now();
         let permit = self.permits.clone().acquire_owned().await;
-        let left = self.waiting.fetch_sub(1, Ordering::AcqRel) - 1;
-        telemetry::hash_queue(left);
+        drop(in_queue);
         telemetry::hash_wait(started.elapsed());
         let permit = permit.map_err(|_| HashError::Failed)?;
         let in_flight = self.in_flight.clone();
@@ -149,6 +155,16 @@ impl Hasher {
         })
         .await
         .map_err(|_| HashError::Failed)
+    }
+}
+
+/// One place in the wait queue, given back on drop.
+struct Queued<'a>(&'a AtomicUsize);
+
+impl Drop for Queued<'_> {
+    fn drop(&mut self) {
+        let left = self.0.fetch_sub(1, Ordering::AcqRel).saturating_sub(1);
+        telemetry::hash_queue(left);
     }
 }
 
@@ -199,6 +215,36 @@ mod tests {
         let new = Hasher::new(stronger, 1).unwrap();
         let verdict = new.verify("correct horse".into(), Some(phc)).await;
         assert_eq!(verdict.unwrap(), Verdict::Match { rehash: true });
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn cancelled_waiters_leave_the_queue() {
+        let slow = Argon2Config {
+            memory_kib: 8192,
+            iterations: 4,
+            parallelism: 1,
+        };
+        let hasher = Arc::new(Hasher::new(slow, 1).unwrap());
+        let waiters: Vec<_> = (0..20)
+            .map(|_| {
+                let hasher = hasher.clone();
+                tokio::spawn(async move { hasher.hash("correct horse".into()).await })
+            })
+            .collect();
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        assert!(hasher.queue_depth() > 0, "some were waiting");
+        for waiter in &waiters {
+            waiter.abort();
+        }
+        for waiter in waiters {
+            let _ = waiter.await;
+        }
+        assert_eq!(
+            hasher.queue_depth(),
+            0,
+            "every cancelled waiter left the queue"
+        );
+        assert!(hasher.hash("correct horse".into()).await.is_ok());
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
