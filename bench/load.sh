@@ -29,10 +29,8 @@
 # SIGNET_* variables (e.g. SIGNET_ARGON2__MEMORY_KIB) pass through to the server,
 # except SIGNET_LISTEN, SIGNET_DATABASE_URL and SIGNET_KEYS_DIR, which are set here.
 
-set -euo pipefail
-
-BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-ROOT="$(dirname "$BENCH_DIR")"
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 DURATION="${BENCH_DURATION:-10}"
 WARMUP="${BENCH_WARMUP:-2}"
@@ -42,107 +40,26 @@ TIMEOUT="${BENCH_TIMEOUT:-10}"
 ROUNDS="${BENCH_ROUNDS:-1}"
 ENDPOINTS="${BENCH_ENDPOINTS:-jwks healthz token userinfo}"
 STATUS="${BENCH_STATUS:-0}"
-BIN="${SIGNET_BIN:-$ROOT/target/release/signet}"
 
-die() {
-    echo "load.sh: $*" >&2
-    exit 1
-}
-
-for n in "$DURATION" "$WARMUP" "$THREADS" "$CONNECTIONS" "$TIMEOUT" "$ROUNDS"; do
-    [[ "$n" =~ ^[0-9]+$ ]] || die "numeric settings must be whole numbers, got '$n'"
-done
-((DURATION >= 1 && DURATION <= 600)) || die "BENCH_DURATION must be 1..600 seconds"
-((WARMUP <= 60)) || die "BENCH_WARMUP must be 0..60 seconds"
-((ROUNDS >= 1 && ROUNDS <= 10)) || die "BENCH_ROUNDS must be 1..10"
-((THREADS >= 1 && CONNECTIONS >= THREADS)) || die "need 1 <= BENCH_THREADS <= BENCH_CONNECTIONS"
-command -v wrk >/dev/null || die "wrk is missing (Debian: apt-get install -y wrk)"
-command -v curl >/dev/null || die "curl is missing (Debian: apt-get install -y curl)"
-
-if [[ "${BENCH_BUILD:-0}" == 1 || (! -x "$BIN" && -z "${SIGNET_BIN:-}") ]]; then
-    (cd "$ROOT" && cargo build --release --bin signet)
-fi
-[[ -x "$BIN" ]] || die "no server binary at $BIN"
-
-WORK="$(mktemp -d "${TMPDIR:-/tmp}/signet-bench.XXXXXX")"
-SERVER_PID=""
-
-cleanup() {
-    local status=$?
-    if [[ -n "$SERVER_PID" ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
-        kill -TERM "$SERVER_PID" 2>/dev/null || true
-        for _ in $(seq 50); do
-            kill -0 "$SERVER_PID" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -KILL "$SERVER_PID" 2>/dev/null || true
-        wait "$SERVER_PID" 2>/dev/null || true
-    fi
-    if [[ "${BENCH_KEEP:-0}" == 1 ]]; then
-        echo "kept $WORK" >&2
-    else
-        rm -rf "$WORK"
-    fi
-    exit "$status"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# A port nobody listens on (connection refused), picked at random.
-free_port() {
-    local port
-    for _ in $(seq 100); do
-        port=$((20000 + RANDOM % 40000))
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-            echo "$port"
-            return 0
-        fi
-    done
-    die "found no free port"
-}
+check_int BENCH_DURATION "$DURATION" 1 600
+check_int BENCH_WARMUP "$WARMUP" 0 60
+check_int BENCH_ROUNDS "$ROUNDS" 1 10
+check_int BENCH_TIMEOUT "$TIMEOUT" 1 600
+check_int BENCH_THREADS "$THREADS" 1 64
+check_int BENCH_CONNECTIONS "$CONNECTIONS" "$THREADS" 10000
 
 PORT="$(free_port)"
 BASE="http://127.0.0.1:$PORT"
-
-# The server runs in the temporary folder so that no signet.toml is picked up.
-(
-    cd "$WORK"
-    export SIGNET_LISTEN="127.0.0.1:$PORT"
-    export SIGNET_DATABASE_URL="sqlite://$WORK/signet.db"
-    export SIGNET_KEYS_DIR="$WORK/keys"
-    export SIGNET_LOG="${SIGNET_LOG:-warn}"
-    exec "$BIN" serve
-) >"$WORK/server.log" 2>&1 &
-SERVER_PID=$!
-
-ready=0
-for _ in $(seq 300); do
-    kill -0 "$SERVER_PID" 2>/dev/null || {
-        cat "$WORK/server.log" >&2
-        die "the server exited during start-up"
-    }
-    if curl -fsS -o /dev/null --max-time 2 "$BASE/readyz" 2>/dev/null; then
-        ready=1
-        break
-    fi
-    sleep 0.1
-done
-((ready)) || die "the server was not ready after 30 s"
+# Raw throughput: the login throttles would answer most password grants with 429.
+start_signet server "$PORT" "sqlite://$WORK/signet.db" "$WORK/keys" "${THROTTLES_OFF[@]}"
+SERVER_PID="$LAST_PID"
 
 EMAIL="bench-$RANDOM$RANDOM@example.com"
-PASSWORD="bench-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
+PASSWORD="bench-$(random_secret)"
 export BENCH_EMAIL="$EMAIL" BENCH_PASSWORD="$PASSWORD" BENCH_STATUS="$STATUS"
 
-code="$(curl -sS -o "$WORK/signup.json" -w '%{http_code}' --max-time 30 \
-    -H 'Content-Type: application/json' \
-    --data "{\"email\":\"$EMAIL\",\"password\":\"$PASSWORD\"}" "$BASE/v1/users")"
-[[ "$code" == 201 ]] || die "sign-up answered $code: $(cat "$WORK/signup.json")"
-
-code="$(curl -sS -o "$WORK/token.json" -w '%{http_code}' --max-time 30 \
-    --data-urlencode grant_type=password --data-urlencode "username=$EMAIL" \
-    --data-urlencode "password=$PASSWORD" "$BASE/oauth2/token")"
-[[ "$code" == 200 ]] || die "login answered $code: $(cat "$WORK/token.json")"
-TOKEN="$(sed -n 's/.*"access_token" *: *"\([^"]*\)".*/\1/p' "$WORK/token.json")"
+signup "$BASE" "$EMAIL" "$PASSWORD"
+TOKEN="$(login "$BASE" "$EMAIL" "$PASSWORD" | json_field access_token)"
 [[ -n "$TOKEN" ]] || die "no access_token in the token response"
 
 code="$(curl -sS -o /dev/null -w '%{http_code}' --max-time 10 \
@@ -163,27 +80,9 @@ endpoint_args() {
     fi
 }
 
-# CPU seconds (user + system) the server has used so far. The command name in
-# field 2 is "(signet)", without spaces, so the fields split plainly.
-server_cpu() {
-    awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/$SERVER_PID/stat"
-}
-
 # Minor page faults the server has taken so far.
 server_faults() {
     awk '{ print $10 }' "/proc/$SERVER_PID/stat"
-}
-
-# "1.23ms" / "456.00us" / "1.02s" -> milliseconds.
-to_ms() {
-    awk -v v="$1" 'BEGIN {
-        n = v + 0
-        if (v ~ /us$/) n /= 1000
-        else if (v ~ /ms$/) n += 0
-        else if (v ~ /m$/) n *= 60000
-        else if (v ~ /s$/) n *= 1000
-        printf "%.3f", n
-    }'
 }
 
 RESULTS="$WORK/results.tsv"
@@ -202,11 +101,11 @@ for round in $(seq "$ROUNDS"); do
         if ((WARMUP > 0)); then
             wrk "${common[@]}" -d "${WARMUP}s" "${args[@]}" >/dev/null
         fi
-        before="$(server_cpu)"
+        before="$(proc_cpu "$SERVER_PID")"
         faults_before="$(server_faults)"
         out="$WORK/wrk-$round-$endpoint.txt"
         wrk "${common[@]}" -d "${DURATION}s" --latency "${args[@]}" >"$out"
-        after="$(server_cpu)"
+        after="$(proc_cpu "$SERVER_PID")"
         faults_after="$(server_faults)"
         rps="$(awk '/^Requests\/sec:/ { print $2 }' "$out")"
         p50="$(to_ms "$(awk '$1 == "50%" { print $2 }' "$out")")"
@@ -238,9 +137,6 @@ echo
 echo "median over $ROUNDS round(s) (latency in ms):"
 printf '| %-29s | %10s | %9s | %9s |\n' endpoint req/s p50 p99
 printf '|%s|%s|%s|%s|\n' "-------------------------------" "------------" "-----------" "-----------"
-median() {
-    sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
 for endpoint in $ENDPOINTS; do
     case "$endpoint" in
         jwks) label="GET /.well-known/jwks.json" ;;

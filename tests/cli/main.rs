@@ -409,29 +409,14 @@ async fn clients_add_list_and_remove() {
     );
     assert!(!listing.contains(secret), "secrets are printed once only");
 
-    let grant = [("grant_type", "client_credentials")];
-    let response = client()
-        .post(server.url("/oauth2/token"))
-        .basic_auth(id, Some(secret))
-        .form(&grant)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
+    assert_eq!(client_token_status(&server, id, secret).await, 200);
 
     let removed = signet(&server.path())
         .args(["clients", "remove", id])
         .output()
         .unwrap();
     assert!(removed.status.success());
-    let response = client()
-        .post(server.url("/oauth2/token"))
-        .basic_auth(id, Some(secret))
-        .form(&grant)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 401);
+    assert_eq!(client_token_status(&server, id, secret).await, 401);
     let again = signet(&server.path())
         .args(["clients", "remove", id])
         .output()
@@ -495,4 +480,17 @@ async fn keys_rotate_routine_and_emergency() {
         "only the new key is published: {listing}"
     );
     assert!(listing.lines().nth(1).unwrap().contains("active"));
+}
+
+/// Status of a client_credentials grant with HTTP Basic.
+async fn client_token_status(server: &TestServer, id: &str, secret: &str) -> u16 {
+    client()
+        .post(server.url("/oauth2/token"))
+        .basic_auth(id, Some(secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
 }
