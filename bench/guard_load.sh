@@ -21,18 +21,7 @@
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-DURATION="${BENCH_DURATION:-10}"
-WARMUP="${BENCH_WARMUP:-2}"
-ROUNDS="${BENCH_ROUNDS:-3}"
-THREADS="${BENCH_THREADS:-2}"
-CONNECTIONS="${BENCH_CONNECTIONS:-32}"
-TIMEOUT="${BENCH_TIMEOUT:-10}"
-check_int BENCH_DURATION "$DURATION" 1 600
-check_int BENCH_WARMUP "$WARMUP" 0 60
-check_int BENCH_ROUNDS "$ROUNDS" 1 10
-check_int BENCH_THREADS "$THREADS" 1 64
-check_int BENCH_CONNECTIONS "$CONNECTIONS" "$THREADS" 10000
-check_int BENCH_TIMEOUT "$TIMEOUT" 1 60
+wrk_settings 3
 
 PROTECTED="${PROTECTED_BIN:-$ROOT/target/release/examples/protected_api}"
 if [[ "${BENCH_BUILD:-0}" == 1 || (! -x "$PROTECTED" && -z "${PROTECTED_BIN:-}") ]]; then

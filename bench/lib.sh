@@ -36,6 +36,23 @@ check_int() { # NAME VALUE MIN MAX
 
 need curl wrk awk
 
+# wrk_settings DEFAULT_ROUNDS: the BENCH_* knobs every wrk scenario shares,
+# checked (DURATION, WARMUP, ROUNDS, THREADS, CONNECTIONS, TIMEOUT).
+wrk_settings() {
+    DURATION="${BENCH_DURATION:-10}"
+    WARMUP="${BENCH_WARMUP:-2}"
+    ROUNDS="${BENCH_ROUNDS:-$1}"
+    THREADS="${BENCH_THREADS:-2}"
+    CONNECTIONS="${BENCH_CONNECTIONS:-32}"
+    TIMEOUT="${BENCH_TIMEOUT:-10}"
+    check_int BENCH_DURATION "$DURATION" 1 600
+    check_int BENCH_WARMUP "$WARMUP" 0 60
+    check_int BENCH_ROUNDS "$ROUNDS" 1 10
+    check_int BENCH_THREADS "$THREADS" 1 64
+    check_int BENCH_CONNECTIONS "$CONNECTIONS" "$THREADS" 10000
+    check_int BENCH_TIMEOUT "$TIMEOUT" 1 600
+}
+
 if [[ "${BENCH_BUILD:-0}" == 1 || (! -x "$BIN" && -z "${SIGNET_BIN:-}") ]]; then
     (cd "$ROOT" && cargo build --release --bin signet)
 fi

@@ -32,21 +32,9 @@
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-DURATION="${BENCH_DURATION:-10}"
-WARMUP="${BENCH_WARMUP:-2}"
-THREADS="${BENCH_THREADS:-2}"
-CONNECTIONS="${BENCH_CONNECTIONS:-32}"
-TIMEOUT="${BENCH_TIMEOUT:-10}"
-ROUNDS="${BENCH_ROUNDS:-1}"
+wrk_settings 1
 ENDPOINTS="${BENCH_ENDPOINTS:-jwks healthz token userinfo}"
 STATUS="${BENCH_STATUS:-0}"
-
-check_int BENCH_DURATION "$DURATION" 1 600
-check_int BENCH_WARMUP "$WARMUP" 0 60
-check_int BENCH_ROUNDS "$ROUNDS" 1 10
-check_int BENCH_TIMEOUT "$TIMEOUT" 1 600
-check_int BENCH_THREADS "$THREADS" 1 64
-check_int BENCH_CONNECTIONS "$CONNECTIONS" "$THREADS" 10000
 
 PORT="$(free_port)"
 BASE="http://127.0.0.1:$PORT"

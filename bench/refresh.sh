@@ -34,18 +34,7 @@
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 CONFIGS="${BENCH_CONFIGS:-sqlite pg pg2}"
-DURATION="${BENCH_DURATION:-10}"
-WARMUP="${BENCH_WARMUP:-2}"
-ROUNDS="${BENCH_ROUNDS:-3}"
-THREADS="${BENCH_THREADS:-2}"
-CONNECTIONS="${BENCH_CONNECTIONS:-32}"
-TIMEOUT="${BENCH_TIMEOUT:-10}"
-check_int BENCH_DURATION "$DURATION" 1 600
-check_int BENCH_WARMUP "$WARMUP" 0 60
-check_int BENCH_ROUNDS "$ROUNDS" 1 10
-check_int BENCH_THREADS "$THREADS" 1 64
-check_int BENCH_CONNECTIONS "$CONNECTIONS" "$THREADS" 10000
-check_int BENCH_TIMEOUT "$TIMEOUT" 1 60
+wrk_settings 3
 read -r -a CONFIG_LIST <<<"$CONFIGS"
 for c in "${CONFIG_LIST[@]}"; do
     [[ "$c" == sqlite || "$c" == pg || "$c" == pg2 ]] || die "unknown configuration '$c' (known: sqlite pg pg2)"
