@@ -58,13 +58,7 @@ impl Hasher {
         )
         .map_err(|_| HashError::Failed)?;
         let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
-        let mut random = [0u8; 32];
-        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut random)
-            .map_err(|_| HashError::Failed)?;
-        let dummy = argon2
-            .hash_password(&random)
-            .map_err(|_| HashError::Failed)?
-            .to_string();
+        let dummy = dummy_phc(&config)?;
         let permits = permits.max(1);
         Ok(Self {
             argon2,
@@ -206,6 +200,18 @@ mod tests {
         assert_eq!(none.unwrap(), Verdict::Mismatch);
     }
 
+    #[test]
+    fn the_dummy_hash_costs_what_a_real_one_costs_but_is_free_to_make() {
+        let heavy = Argon2Config {
+            memory_kib: 4 * 1024 * 1024,
+            iterations: 16,
+            parallelism: 4,
+        };
+        let hasher = Hasher::new(heavy, 1).unwrap();
+        let dummy = PasswordHash::new(&hasher.dummy).unwrap();
+        assert!(!outdated(&dummy, &hasher.params), "{}", hasher.dummy);
+    }
+
     #[tokio::test]
     async fn changed_parameters_ask_for_a_rehash() {
         let old = Hasher::new(cheap(), 1).unwrap();
@@ -266,4 +272,27 @@ mod tests {
             hasher.peak_concurrency()
         );
     }
+}
+
+/// A PHC string with a random salt and a random digest under `config`'s
+/// parameters. Verifying against it costs a full argon2 run, like a real
+/// hash, but making it costs nothing: start-up stays cheap whatever the
+/// parameters.
+fn dummy_phc(config: &Argon2Config) -> Result<String, HashError> {
+    use base64::Engine as _;
+    let mut random = [0u8; 48];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut random)
+        .map_err(|_| HashError::Failed)?;
+    let b64 = base64::engine::general_purpose::STANDARD_NO_PAD;
+    let (salt, digest) = random.split_at(16);
+    let phc = format!(
+        "$argon2id$v=19$m={},t={},p={}${}${}",
+        config.memory_kib,
+        config.iterations,
+        config.parallelism,
+        b64.encode(salt),
+        b64.encode(digest)
+    );
+    PasswordHash::new(&phc).map_err(|_| HashError::Failed)?;
+    Ok(phc)
 }

@@ -165,7 +165,7 @@ async fn server_logs_hold_no_password_or_token() {
         .unwrap();
     let http = client();
     let mut ready = false;
-    for _ in 0..100 {
+    for _ in 0..600 {
         if http
             .get(format!("{base}/readyz"))
             .send()

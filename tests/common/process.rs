@@ -42,7 +42,7 @@ pub async fn serve(dir: &Path, envs: &[(&str, &str)]) -> (Child, String) {
         .spawn()
         .expect("spawn signet");
     let http = crate::common::client();
-    for _ in 0..100 {
+    for _ in 0..600 {
         let ready = http.get(format!("{base}/readyz")).send().await;
         if ready.is_ok_and(|r| r.status() == 200) {
             return (child, base);
