@@ -17,6 +17,7 @@ use crate::config::Config;
 use crate::keys::{KeyError, Keys};
 use crate::store::{self, Store, StoreError};
 use crate::tokens::access::AccessTokens;
+use crate::tokens::csrf::CsrfTokens;
 use crate::tokens::refresh::RefreshTokens;
 use crate::tokens::revocations::Revocations;
 use crate::tokens::sessions::{SessionSettings, Sessions};
@@ -33,6 +34,8 @@ pub struct Services {
     /// Shared with `accounts`; kept here for its load figures.
     pub hasher: Arc<Hasher>,
     pub sessions: Sessions,
+    /// CSRF tokens of browser sessions.
+    pub csrf: Arc<CsrfTokens>,
     pub revocations: Arc<Revocations>,
     pub keys: Arc<Keys>,
     pub validator: Validator,
@@ -78,7 +81,9 @@ impl Services {
             )
             .await?,
         );
-        let access_tokens = Arc::new(AccessTokens::new(issuer.clone(), config.access_ttl));
+        let csrf = Arc::new(CsrfTokens::new(&refresh));
+        let access_tokens =
+            Arc::new(AccessTokens::new(issuer.clone(), config.access_ttl).with_csrf(csrf.clone()));
         let sessions = Sessions::new(
             store.clone(),
             revocations.clone(),
@@ -100,6 +105,7 @@ impl Services {
             issuer,
             store,
             sessions,
+            csrf,
             revocations,
             keys,
             config,

@@ -105,6 +105,13 @@ pub struct Config {
     /// leeway of validators.
     #[serde(deserialize_with = "duration")]
     pub revocation_margin: Duration,
+    /// Origins (besides the issuer's) that get credentialed CORS answers and
+    /// may send browser-session requests; space-separated, exact.
+    #[serde(deserialize_with = "space_separated")]
+    pub cors_origins: Vec<String>,
+    /// `Domain` of the browser-session cookies, to share them with APIs on
+    /// sibling hosts; `None` keeps them host-only (`__Host-`).
+    pub cookie_domain: Option<String>,
 }
 
 impl Default for Config {
@@ -137,6 +144,8 @@ impl Default for Config {
             throttle: ThrottleConfig::default(),
             trust_forwarded_for: false,
             shutdown_timeout: Duration::from_secs(30),
+            cors_origins: Vec::new(),
+            cookie_domain: None,
         }
     }
 }
@@ -244,6 +253,16 @@ impl Config {
         if self.max_body_bytes == 0 {
             return invalid("SIGNET_MAX_BODY_BYTES / max_body_bytes must be positive");
         }
+        crate::http::cors::check_origins(&self.cors_origins).map_err(|e| {
+            ConfigError::Invalid(format!("SIGNET_CORS_ORIGINS / cors_origins: {e}"))
+        })?;
+        if let Some(domain) = &self.cookie_domain
+            && !is_cookie_domain(domain)
+        {
+            return invalid(
+                "SIGNET_COOKIE_DOMAIN / cookie_domain must be a host name like example.com (no scheme, port or path)",
+            );
+        }
         tracing_subscriber::EnvFilter::try_new(&self.log)
             .map_err(|e| ConfigError::Invalid(format!("SIGNET_LOG / log: {e}")))?;
         argon2::Params::new(
@@ -334,6 +353,24 @@ fn duration<'de, D: Deserializer<'de>>(de: D) -> Result<Duration, D::Error> {
     parse_duration(&text).map_err(serde::de::Error::custom)
 }
 
+/// A host name for a cookie's `Domain` attribute.
+fn is_cookie_domain(domain: &str) -> bool {
+    let domain = domain.strip_prefix('.').unwrap_or(domain);
+    !domain.is_empty()
+        && domain.len() <= 253
+        && domain.split('.').all(|label| {
+            !label.is_empty()
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+}
+
+fn space_separated<'de, D: Deserializer<'de>>(de: D) -> Result<Vec<String>, D::Error> {
+    let text = String::deserialize(de)?;
+    Ok(text.split_whitespace().map(str::to_owned).collect())
+}
+
 fn optional_duration<'de, D: Deserializer<'de>>(de: D) -> Result<Option<Duration>, D::Error> {
     let text = String::deserialize(de)?;
     match text.trim() {
@@ -374,5 +411,37 @@ mod tests {
         assert_eq!(config.access_ttl, Duration::from_secs(900));
         assert_eq!(config.audience, "signet");
         assert!(config.signup);
+        assert!(config.cors_origins.is_empty() && config.cookie_domain.is_none());
+    }
+
+    #[test]
+    fn browser_settings_are_checked() {
+        let config =
+            |key: &str, value: &str| Config::from_figment(Figment::new().merge((key, value)));
+        let origins = config("cors_origins", " https://a.example  http://127.0.0.1:3000 ").unwrap();
+        assert_eq!(
+            origins.cors_origins,
+            ["https://a.example", "http://127.0.0.1:3000"]
+        );
+        let wildcard = config("cors_origins", "https://a.example *")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            wildcard.contains("cors_origins") && wildcard.contains('*'),
+            "{wildcard}"
+        );
+        for bad in ["https://a.example/", "a.example", "https://a.example/app"] {
+            assert!(config("cors_origins", bad).is_err(), "{bad}");
+        }
+        assert!(config("cookie_domain", "example.com").is_ok());
+        for bad in [
+            "https://example.com",
+            "example.com:443",
+            "example.com/x",
+            "",
+        ] {
+            let error = config("cookie_domain", bad).unwrap_err().to_string();
+            assert!(error.contains("cookie_domain"), "{error}");
+        }
     }
 }

@@ -285,6 +285,25 @@ impl From<crate::auth::throttle::Throttled> for ApiError {
     }
 }
 
+impl From<crate::auth::login::LoginFailure> for ApiError {
+    fn from(failure: crate::auth::login::LoginFailure) -> Self {
+        use crate::auth::login::LoginFailure;
+        match failure {
+            LoginFailure::Throttled(e) => e.into(),
+            LoginFailure::Login(e) => e.into(),
+            LoginFailure::Scope(e) => Self::oauth("invalid_scope", e.to_string()),
+            LoginFailure::Session(e) => e.into(),
+        }
+    }
+}
+
+/// A failed CSRF rule (CONTRACT §9): 403 problem+json.
+impl From<signet_guard::axum::cookies::CsrfError> for ApiError {
+    fn from(error: signet_guard::axum::cookies::CsrfError) -> Self {
+        Self::problem(StatusCode::FORBIDDEN, "Forbidden", error.to_string())
+    }
+}
+
 impl From<TokenError> for ApiError {
     fn from(error: TokenError) -> Self {
         Self::invalid_token(error.to_string())

@@ -54,6 +54,8 @@ pub struct GuardBuilder {
     fail_mode: FailMode,
     client: Option<reqwest::Client>,
     token_cache_capacity: usize,
+    cookies: bool,
+    cookie_origins: Vec<String>,
 }
 
 impl GuardBuilder {
@@ -76,6 +78,8 @@ impl GuardBuilder {
             fail_mode: FailMode::default(),
             client: None,
             token_cache_capacity: TOKEN_CACHE_CAPACITY,
+            cookies: false,
+            cookie_origins: Vec::new(),
         }
     }
 
@@ -179,6 +183,32 @@ impl GuardBuilder {
         self
     }
 
+    /// Accept Signet's access cookie (CONTRACT §9) when a request has no
+    /// bearer token, in [`GuardLayer`](crate::GuardLayer), [`Claims`](crate::Claims)
+    /// and [`RequireScope`](crate::RequireScope) alike. Cookie-authenticated
+    /// unsafe requests (not GET, HEAD, OPTIONS) must then pass the CSRF rule
+    /// of [`cookies`](crate::axum::cookies) or get 403: not
+    /// `Sec-Fetch-Site: cross-site`, an `Origin` (when sent) that is this
+    /// service's own, the issuer's or one of
+    /// [`cookie_origins`](Self::cookie_origins), and an `X-CSRF-Token` equal
+    /// to the CSRF cookie and bound to the access token. Default off.
+    pub fn cookies(mut self, enabled: bool) -> Self {
+        self.cookies = enabled;
+        self
+    }
+
+    /// Further origins (`https://app.example.com`) allowed to send
+    /// cookie-authenticated unsafe requests (see [`cookies`](Self::cookies)).
+    pub fn cookie_origins<I, S>(mut self, origins: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.cookie_origins
+            .extend(origins.into_iter().map(Into::into));
+        self
+    }
+
     /// Discovers the endpoints, loads the JWKS and starts the background
     /// tasks; fails if the keys cannot be loaded. The revocation list is
     /// requested too and awaited up to the fetch timeout (an unreachable feed
@@ -261,6 +291,9 @@ impl GuardBuilder {
             revocations,
             cache: TokenCache::new(self.token_cache_capacity),
             tasks,
+            cookies: self
+                .cookies
+                .then(|| crate::axum::cookies::CookieMode::new(&self.issuer, &self.cookie_origins)),
         }
     }
 

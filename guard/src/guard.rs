@@ -79,6 +79,8 @@ pub(crate) struct Inner {
     pub(crate) revocations: Arc<Revocations>,
     pub(crate) cache: Option<TokenCache>,
     pub(crate) tasks: Vec<tokio::task::AbortHandle>,
+    /// Set by `GuardBuilder::cookies(true)`.
+    pub(crate) cookies: Option<crate::axum::cookies::CookieMode>,
 }
 
 impl Drop for Inner {
@@ -205,6 +207,15 @@ impl Guard {
             revocations_stale: self.inner.revocations.is_stale(),
             cached_tokens: self.inner.cache.as_ref().map_or(0, TokenCache::len),
         }
+    }
+
+    /// Whether the access cookie is accepted too (`GuardBuilder::cookies`).
+    pub fn accepts_cookies(&self) -> bool {
+        self.inner.cookies.is_some()
+    }
+
+    pub(crate) fn cookie_mode(&self) -> Option<&crate::axum::cookies::CookieMode> {
+        self.inner.cookies.as_ref()
     }
 
     /// The `realm` of this guard's `WWW-Authenticate` challenges.

@@ -6,8 +6,10 @@ use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::{Form, Json};
 use serde::de::DeserializeOwned;
+use signet_guard::axum::cookies;
 use signet_guard::verify::{Claims, NoCustomClaims};
 
+use super::csrf;
 use crate::app::AppState;
 use crate::error::ApiError;
 
@@ -72,14 +74,19 @@ fn oauth_rejection(status: StatusCode, text: String) -> ApiError {
 }
 
 /// The verified claims of the request's bearer token (RFC 6750 §2.1 only:
-/// tokens in query strings or bodies are not accepted).
+/// tokens in query strings or bodies are not accepted) or, without an
+/// `Authorization: Bearer` header, of the access cookie (CONTRACT §9), in
+/// which case unsafe methods must pass the CSRF rule (403 otherwise).
 pub struct Bearer(pub Claims<NoCustomClaims>);
 
 impl FromRequestParts<AppState> for Bearer {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let token = bearer_token(parts)?;
+        let (token, from_cookie) = match bearer_token(parts)? {
+            Some(token) => (token, false),
+            None => (access_cookie(parts, state)?, true),
+        };
         let claims = state
             .validator
             .validate(token, state.keys.current().keyset())?;
@@ -90,20 +97,22 @@ impl FromRequestParts<AppState> for Bearer {
         {
             return Err(ApiError::invalid_token("the token has been revoked"));
         }
+        if from_cookie && cookies::is_unsafe(&parts.method) {
+            csrf::check(state, &parts.headers, claims.sid.as_deref())?;
+        }
         Ok(Self(claims))
     }
 }
 
-/// The token of the one `Authorization: Bearer` header.
-fn bearer_token(parts: &Parts) -> Result<&str, ApiError> {
+/// The token of the one `Authorization: Bearer` header; `None` without one.
+fn bearer_token(parts: &Parts) -> Result<Option<&str>, ApiError> {
     let mut values = parts.headers.get_all(header::AUTHORIZATION).iter();
-    let (Some(value), None) = (values.next(), values.next()) else {
-        return Err(if parts.headers.contains_key(header::AUTHORIZATION) {
-            invalid_request("send exactly one Authorization header")
-        } else {
-            ApiError::missing_token()
-        });
+    let Some(value) = values.next() else {
+        return Ok(None);
     };
+    if values.next().is_some() {
+        return Err(invalid_request("send exactly one Authorization header"));
+    }
     let value = value
         .to_str()
         .map_err(|_| invalid_request("malformed Authorization header"))?;
@@ -111,10 +120,17 @@ fn bearer_token(parts: &Parts) -> Result<&str, ApiError> {
         Some((scheme, token))
             if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
         {
-            Ok(token.trim())
+            Ok(Some(token.trim()))
         }
-        _ => Err(ApiError::missing_token()),
+        _ => Ok(None),
     }
+}
+
+/// The access cookie's token; 401 without one.
+fn access_cookie<'a>(parts: &'a Parts, state: &AppState) -> Result<&'a str, ApiError> {
+    cookies::cookie(&parts.headers, csrf::names(state).access)
+        .map_err(|_| invalid_request("send exactly one access cookie"))?
+        .ok_or_else(ApiError::missing_token)
 }
 
 fn invalid_request(description: &str) -> ApiError {

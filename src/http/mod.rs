@@ -1,7 +1,10 @@
 //! The HTTP surface: one module per resource, thin handlers, and the layers
 //! every request passes through.
 
+mod browser;
 mod client_auth;
+pub mod cors;
+mod csrf;
 mod etag;
 mod extract;
 mod health;
@@ -43,6 +46,9 @@ fn routes() -> Vec<Route> {
         route(Method::POST, "/v1/users", post(users::register)),
         route(Method::GET, "/v1/userinfo", get(users::userinfo)),
         route(Method::POST, "/v1/logout", post(sessions::logout)),
+        route(Method::POST, "/v1/browser/login", post(browser::login)),
+        route(Method::POST, "/v1/browser/refresh", post(browser::refresh)),
+        route(Method::POST, "/v1/browser/logout", post(browser::logout)),
         Route {
             long_poll: true,
             ..route(Method::GET, "/v1/revocations", get(revocations::feed))

@@ -1,5 +1,6 @@
 //! RFC 9068 access tokens: compact JWS signed with the active key.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use jsonwebtoken::Header;
@@ -8,6 +9,7 @@ use serde::Serialize;
 use signet_guard::verify::{Claims, KeySet, NoCustomClaims, TokenError, Validator};
 
 use crate::keys::KeyRing;
+use crate::tokens::csrf::CsrfTokens;
 
 /// Media type of RFC 9068 tokens, in the `typ` header.
 pub const TOKEN_TYPE: &str = "at+jwt";
@@ -39,6 +41,9 @@ struct SignedClaims<'a> {
     client_id: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     sid: Option<&'a str>,
+    /// Binds the session's CSRF token (browser sessions, CONTRACT §9).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    signet_csrf: Option<String>,
 }
 
 /// A signed access token and its lifetime in seconds.
@@ -58,11 +63,22 @@ pub struct SignError(#[from] jsonwebtoken::errors::Error);
 pub struct AccessTokens {
     issuer: String,
     ttl: Duration,
+    csrf: Option<Arc<CsrfTokens>>,
 }
 
 impl AccessTokens {
     pub fn new(issuer: String, ttl: Duration) -> Self {
-        Self { issuer, ttl }
+        Self {
+            issuer,
+            ttl,
+            csrf: None,
+        }
+    }
+
+    /// Session tokens also carry the `signet_csrf` claim of their session.
+    pub fn with_csrf(mut self, csrf: Arc<CsrfTokens>) -> Self {
+        self.csrf = Some(csrf);
+        self
     }
 
     /// Signs a token for `grant` with the ring's active key.
@@ -88,6 +104,11 @@ impl AccessTokens {
             scope: &grant.scope,
             client_id: &grant.client_id,
             sid: grant.sid.as_deref(),
+            signet_csrf: grant
+                .sid
+                .as_deref()
+                .zip(self.csrf.as_deref())
+                .map(|(sid, csrf)| csrf.claim(sid)),
         };
         let token = jsonwebtoken::encode(&header, &claims, key.encoding_key())?;
         Ok(AccessToken {

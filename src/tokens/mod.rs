@@ -2,6 +2,7 @@
 //! and the sessions that tie them together.
 
 pub mod access;
+pub mod csrf;
 pub mod introspection;
 pub mod refresh;
 pub mod revocations;

@@ -57,6 +57,12 @@ impl RefreshTokens {
         context.update(&generation.to_be_bytes());
         URL_SAFE_NO_PAD.encode(context.sign().as_ref())
     }
+
+    /// A key for another purpose derived from the same secret (HMAC of
+    /// `label`), so other MACs need no secret file of their own.
+    pub fn subkey(&self, label: &[u8]) -> hmac::Key {
+        hmac::Key::new(hmac::HMAC_SHA256, hmac::sign(&self.key, label).as_ref())
+    }
 }
 
 /// What the store keeps of a refresh token.

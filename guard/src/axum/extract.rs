@@ -6,7 +6,6 @@ use ::axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use ::axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
-use super::bearer::bearer;
 use super::layer::Verified;
 use super::{AuthError, AuthRejection};
 use crate::guard::Guard;
@@ -25,14 +24,9 @@ where
     let Some(guard) = parts.extensions.get::<Guard>() else {
         return Err(AuthError::NotConfigured.into());
     };
-    let reject = |error: AuthError| AuthRejection::new(error, Some(guard.realm()));
-    let Some(token) = bearer(&parts.headers, &parts.uri).map_err(reject)? else {
-        return Ok(None);
-    };
-    match guard.verify::<C>(token).await {
-        Ok(claims) => Ok(Some(claims)),
-        Err(error) => Err(reject(error.into())),
-    }
+    super::credentials::authenticate::<C>(parts, guard)
+        .await
+        .map_err(|error| AuthRejection::new(error, Some(guard.realm())))
 }
 
 /// Requires a valid bearer token; 401 without one.

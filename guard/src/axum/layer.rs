@@ -12,7 +12,7 @@ use ::axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 use tower::{Layer, Service};
 
-use super::bearer::bearer;
+use super::credentials::authenticate;
 use super::{AuthError, AuthRejection};
 use crate::guard::{Guard, GuardError};
 use crate::verify::{Claims, NoCustomClaims};
@@ -43,7 +43,7 @@ impl<C: Send + Sync> HasScope for Claims<C> {
     }
 }
 
-/// Validates the bearer token before the inner service runs and puts the
+/// Validates the bearer token (or, in cookie mode, the access cookie) before the inner service runs and puts the
 /// claims (for [`Claims<C>`]) and the [`Guard`] in the request extensions.
 ///
 /// ```ignore
@@ -155,18 +155,14 @@ where
             let reject = |error: AuthError| {
                 Ok(AuthRejection::new(error, Some(guard.realm())).into_response())
             };
-            let token = match bearer(&parts.headers, &parts.uri) {
-                Ok(Some(token)) => token,
+            let claims = match authenticate::<C>(&parts, &guard).await {
+                Ok(Some(claims)) => claims,
                 Ok(None) if optional => {
                     parts.extensions.insert(guard.clone());
                     return inner.call(Request::from_parts(parts, body)).await;
                 }
                 Ok(None) => return reject(AuthError::MissingToken),
                 Err(error) => return reject(error),
-            };
-            let claims = match guard.verify::<C>(token).await {
-                Ok(claims) => claims,
-                Err(error) => return reject(error.into()),
             };
             parts
                 .extensions

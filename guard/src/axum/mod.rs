@@ -9,10 +9,16 @@
 //! - [`RequireScope`]: a layer refusing tokens without a scope (403
 //!   `insufficient_scope` naming it).
 //!
+//! - Cookie mode ([`GuardBuilder::cookies`](crate::GuardBuilder::cookies)):
+//!   all of the above also accept Signet's access cookie, with the CSRF rule
+//!   of [`cookies`] on unsafe methods (403 when it fails).
+//!
 //! Rejections are [`AuthRejection`]s: RFC 6750 challenges and RFC 9457
 //! problem bodies.
 
 mod bearer;
+pub mod cookies;
+mod credentials;
 mod extract;
 mod layer;
 mod rejection;

@@ -24,6 +24,9 @@ pub enum AuthError {
     /// forgot [`GuardLayer`](crate::GuardLayer) or `Extension(guard)` (500).
     #[error("authentication is not configured for this route")]
     NotConfigured,
+    /// A cookie-authenticated unsafe request failed the CSRF rule (403).
+    #[error(transparent)]
+    Csrf(#[from] super::cookies::CsrfError),
 }
 
 /// An [`AuthError`] with the realm to name in the challenge; the rejection of
@@ -54,6 +57,7 @@ impl AuthRejection {
                 StatusCode::from_u16(e.status()).unwrap_or(StatusCode::UNAUTHORIZED)
             }
             AuthError::NotConfigured => StatusCode::INTERNAL_SERVER_ERROR,
+            AuthError::Csrf(_) => StatusCode::FORBIDDEN,
         }
     }
 
@@ -66,7 +70,7 @@ impl AuthRejection {
             AuthError::Guard(GuardError::InsufficientScope { scope }) => {
                 (Some("insufficient_scope"), Some(scope.as_str()))
             }
-            AuthError::Guard(_) | AuthError::NotConfigured => return None,
+            AuthError::Guard(_) | AuthError::NotConfigured | AuthError::Csrf(_) => return None,
         };
         let mut params = Vec::with_capacity(4);
         if let Some(realm) = &self.realm {

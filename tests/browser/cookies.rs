@@ -1,0 +1,265 @@
+//! The cookies of CONTRACT §9, rotation through the refresh cookie, logout.
+
+use std::time::{Duration, Instant};
+
+use crate::common::{TestServer, client, decode_parts};
+use crate::{
+    ACCESS, Browser, CSRF, REFRESH, browser_from, browser_login, browser_login_response,
+    guarded_app, set_cookies,
+};
+
+#[tokio::test]
+async fn login_sets_the_contracts_cookies() {
+    let server = TestServer::start().await;
+    server.sign_up("ada@example.com").await;
+    for remember in [false, true] {
+        let response = browser_login_response(&server, "ada@example.com", remember).await;
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.headers()["cache-control"], "no-store");
+        let cookies = set_cookies(&response);
+        assert_eq!(cookies.len(), 3, "{cookies:?}");
+        let access = &cookies[ACCESS];
+        let csrf = &cookies[CSRF];
+        let refresh = &cookies[REFRESH];
+        for (cookie, path, same_site, http_only) in [
+            (access, "/", "Lax", true),
+            (csrf, "/", "Lax", false),
+            (refresh, "/v1/browser", "Strict", true),
+        ] {
+            assert_eq!(cookie.get("path"), Some(path), "{cookie:?}");
+            assert_eq!(cookie.get("samesite"), Some(same_site), "{cookie:?}");
+            assert!(cookie.has("secure"), "{cookie:?}");
+            assert_eq!(cookie.has("httponly"), http_only, "{cookie:?}");
+            assert!(
+                !cookie.has("domain") && !cookie.has("expires"),
+                "{cookie:?}"
+            );
+            assert_eq!(
+                cookie.has("max-age"),
+                remember,
+                "remember={remember}: {cookie:?}"
+            );
+        }
+        if remember {
+            let age = |c: &crate::SetCookie| c.get("max-age").unwrap().parse::<i64>().unwrap();
+            assert!((890..=900).contains(&age(access)), "the token's lifetime");
+            let session = 30 * 86_400;
+            assert!((session - 10..=session).contains(&age(refresh)));
+            assert!((session - 10..=session).contains(&age(csrf)));
+        }
+        let body: serde_json::Value = response.json().await.unwrap();
+        let (_, claims) = decode_parts(&access.value);
+        assert_eq!(body["sub"], claims["sub"]);
+        assert_eq!(body["sid"], claims["sid"]);
+        let expires =
+            chrono::DateTime::parse_from_rfc3339(body["expires_at"].as_str().unwrap()).unwrap();
+        assert_eq!(expires.timestamp(), claims["exp"].as_i64().unwrap());
+        assert_eq!(csrf.value.len(), 43, "a MAC, base64url");
+    }
+}
+
+#[tokio::test]
+async fn a_cookie_domain_turns_host_cookies_into_secure_ones() {
+    let server = TestServer::start_with(|c| c.cookie_domain = Some("example.com".into())).await;
+    server.sign_up("ada@example.com").await;
+    let response = browser_login_response(&server, "ada@example.com", false).await;
+    let cookies = set_cookies(&response);
+    let names: Vec<_> = cookies.keys().map(String::as_str).collect();
+    assert_eq!(
+        names,
+        [
+            "__Secure-signet_at",
+            "__Secure-signet_csrf",
+            "__Secure-signet_rt"
+        ]
+    );
+    assert_eq!(
+        cookies["__Secure-signet_at"].get("domain"),
+        Some("example.com")
+    );
+    assert_eq!(
+        cookies["__Secure-signet_csrf"].get("domain"),
+        Some("example.com")
+    );
+    assert_eq!(
+        cookies["__Secure-signet_rt"].get("domain"),
+        None,
+        "the refresh cookie stays host-only"
+    );
+    // The renamed access cookie authenticates at Signet.
+    let access = &cookies["__Secure-signet_at"].value;
+    let userinfo = client()
+        .get(server.url("/v1/userinfo"))
+        .header("cookie", format!("__Secure-signet_at={access}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(userinfo.status(), 200);
+}
+
+/// `POST /v1/browser/refresh` as the page sends it.
+async fn refresh(server: &TestServer, browser: &Browser) -> reqwest::Response {
+    client()
+        .post(server.url("/v1/browser/refresh"))
+        .header("cookie", browser.cookie_header("/v1/browser/refresh"))
+        .header("origin", &server.base)
+        .header("x-csrf-token", &browser.csrf)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn refresh_rotates_the_refresh_cookie_and_keeps_persistence() {
+    let server = TestServer::start_with(|c| c.refresh_grace = Duration::ZERO).await;
+    server.sign_up("ada@example.com").await;
+    for remember in [false, true] {
+        let first = browser_login(&server, "ada@example.com", remember).await;
+        let response = refresh(&server, &first).await;
+        assert_eq!(response.status(), 200);
+        let cookies = set_cookies(&response);
+        assert_eq!(cookies[REFRESH].get("path"), Some("/v1/browser"));
+        assert_eq!(cookies[ACCESS].has("max-age"), remember);
+        assert_eq!(cookies[REFRESH].has("max-age"), remember);
+        let second = browser_from(response).await;
+        assert_ne!(second.refresh, first.refresh);
+        assert_eq!(
+            second.csrf, first.csrf,
+            "bound to the session, not the token"
+        );
+        assert_eq!(second.body["sid"], first.body["sid"]);
+        // The rotated cookie presented again is reuse: the session ends and
+        // the cookies are cleared.
+        let reused = refresh(&server, &first).await;
+        assert_eq!(reused.status(), 400);
+        let cleared = set_cookies(&reused);
+        assert!(
+            cleared.values().all(|c| c.get("max-age") == Some("0")),
+            "{cleared:?}"
+        );
+        let body: serde_json::Value = reused.json().await.unwrap();
+        assert_eq!(body["error"], "invalid_grant");
+        assert_eq!(
+            refresh(&server, &second).await.status(),
+            400,
+            "session revoked"
+        );
+    }
+}
+
+#[tokio::test]
+async fn refresh_without_the_cookie_is_an_oauth_error() {
+    let server = TestServer::start().await;
+    let response = client()
+        .post(server.url("/v1/browser/refresh"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_request");
+}
+
+#[tokio::test]
+async fn logout_clears_the_cookies_and_the_old_access_cookie_is_refused_everywhere() {
+    let server = TestServer::start().await;
+    server.sign_up("ada@example.com").await;
+    let (app, _guard) = guarded_app(&server).await;
+    let browser = browser_login(&server, "ada@example.com", true).await;
+    let whoami = || {
+        client()
+            .get(format!("http://{app}/whoami"))
+            .header("cookie", browser.cookie_header("/whoami"))
+            .send()
+    };
+    assert_eq!(whoami().await.unwrap().status(), 200);
+
+    let response = client()
+        .post(server.url("/v1/browser/logout"))
+        .header("cookie", browser.cookie_header("/v1/browser/logout"))
+        .header("origin", &server.base)
+        .header("x-csrf-token", &browser.csrf)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204);
+    let cleared = set_cookies(&response);
+    for name in [ACCESS, CSRF, REFRESH] {
+        let cookie = &cleared[name];
+        assert_eq!(
+            (cookie.value.as_str(), cookie.get("max-age")),
+            ("", Some("0")),
+            "{name}"
+        );
+    }
+    assert_eq!(cleared[REFRESH].get("path"), Some("/v1/browser"));
+
+    let userinfo = client()
+        .get(server.url("/v1/userinfo"))
+        .header("cookie", browser.cookie_header("/v1/userinfo"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(userinfo.status(), 401, "refused by Signet at once");
+    let started = Instant::now();
+    while whoami().await.unwrap().status() != 401 {
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "the guard still accepts it"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        refresh(&server, &browser).await.status(),
+        400,
+        "the refresh cookie is dead too"
+    );
+}
+
+#[tokio::test]
+async fn logout_with_only_the_refresh_cookie_ends_the_session() {
+    let server = TestServer::start().await;
+    server.sign_up("ada@example.com").await;
+    let browser = browser_login(&server, "ada@example.com", false).await;
+    let response = client()
+        .post(server.url("/v1/browser/logout"))
+        .header("cookie", format!("{REFRESH}={}", browser.refresh))
+        .header("x-csrf-token", &browser.csrf)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204);
+    assert_eq!(refresh(&server, &browser).await.status(), 400);
+}
+
+#[tokio::test]
+async fn form_logins_and_wrong_passwords_answer_like_the_token_endpoint() {
+    let server = TestServer::start().await;
+    server.sign_up("ada@example.com").await;
+    let form = |password: &str, remember: &str| {
+        client()
+            .post(server.url("/v1/browser/login"))
+            .form(&[
+                ("email", "ada@example.com"),
+                ("password", password),
+                ("remember", remember),
+            ])
+            .send()
+    };
+    let ok = form(crate::common::PASSWORD, "on").await.unwrap();
+    assert_eq!(ok.status(), 200);
+    assert!(
+        set_cookies(&ok)[ACCESS].has("max-age"),
+        "an HTML checkbox's `on`"
+    );
+    let wrong = form("not the password at all", "off").await.unwrap();
+    assert_eq!(wrong.status(), 400);
+    assert!(set_cookies(&wrong).is_empty());
+    let (_, token_endpoint) = server
+        .login("ada@example.com", "not the password at all")
+        .await;
+    assert_eq!(
+        wrong.json::<serde_json::Value>().await.unwrap(),
+        token_endpoint
+    );
+}
