@@ -8,11 +8,14 @@
 //! - `GET /whoami`: 200 with the token's claims as JSON.
 //! - `GET /admin`: the same, with scope `admin` required (403 otherwise).
 //! - `GET /healthz`: no auth; 200 once the guard has keys, else 503.
+//! - With `PROTECTED_COOKIES=true`: Signet's access cookie is accepted too
+//!   (CSRF rule on unsafe methods), and `POST /notes` answers 201 to any
+//!   authenticated caller.
 
 use std::time::Duration;
 
 use axum::http::StatusCode;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use signet_guard::{Claims, Guard, GuardLayer, RequireScope};
 use tracing_subscriber::EnvFilter;
@@ -30,11 +33,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // Lazy: the service starts even while Signet is down, answers 503 until
     // the keys are loaded, and keeps working from its cache if Signet stops.
-    let guard = Guard::builder(issuer.clone(), audience).build_lazy()?;
+    let cookies = std::env::var("PROTECTED_COOKIES").is_ok_and(|v| v == "true");
+    let guard = Guard::builder(issuer.clone(), audience)
+        .cookies(cookies)
+        .build_lazy()?;
     wait_until_ready(&guard, Duration::from_secs(5)).await;
 
-    let protected = Router::new()
-        .route("/whoami", get(whoami))
+    let mut protected = Router::new().route("/whoami", get(whoami));
+    if cookies {
+        protected = protected.route("/notes", post(note));
+    }
+    let protected = protected
         .route(
             "/admin",
             get(whoami).route_layer(RequireScope::new("admin")),
@@ -56,6 +65,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
 async fn whoami(claims: Claims) -> Json<Claims> {
     Json(claims)
+}
+
+async fn note(claims: Claims) -> (StatusCode, Json<serde_json::Value>) {
+    let body = serde_json::json!({ "created": true, "sub": claims.sub });
+    (StatusCode::CREATED, Json(body))
 }
 
 async fn healthz(guard: Guard) -> (StatusCode, &'static str) {
