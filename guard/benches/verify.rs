@@ -14,6 +14,12 @@
 //! - verify/guard_miss_then_insert: a first sight with the cache on (full
 //!   validation, then the entry stored; the cache grows to its bound).
 //! - verify/sha256_token: the SHA-256 alone, the bulk of a hit.
+//! - layer/*: a whole request through `GuardLayer` (token cache hit) to a
+//!   trivial handler, on a current-thread runtime: `bearer_get` (the
+//!   `Authorization` header), `cookie_get` (the access cookie of a guard in
+//!   cookie mode) and `cookie_post_csrf` (the cookie on POST, so the CSRF
+//!   rule runs: Fetch Metadata, `Origin`, the header against the CSRF
+//!   cookie and the token's `signet_csrf` claim).
 //! - sign/*: `jsonwebtoken::encode` with the cached key vs ring signing the
 //!   signing input directly, and ring re-parsing the PKCS#8 key per call (what
 //!   an uncached provider would pay).
@@ -175,5 +181,75 @@ fn sign(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, verify, sign);
+fn layer(c: &mut Criterion) {
+    use axum::body::Body;
+    use axum::http::Request;
+    use signet_guard::GuardLayer;
+    use signet_guard::axum::cookies::{ACCESS_COOKIE, CSRF_COOKIE, claim_for};
+    use tower::ServiceExt as _;
+
+    let f = fixture();
+    let csrf = "Zm9vYmFyYmF6cXV4cXV1eGNvcmdlZ3JhdWx0Z2FycGx5";
+    let mut body = claims();
+    body["signet_csrf"] = json!(claim_for(csrf));
+    let token =
+        jsonwebtoken::encode(&f.header, &body, &EncodingKey::from_ed_der(&f.pkcs8)).unwrap();
+    let keys = KeySet::from_jwks(&JwkSet {
+        keys: vec![Jwk::ed25519(f.pair.public_key().as_ref())],
+    });
+    let guard = Guard::builder(ISSUER, AUDIENCE)
+        .cookies(true)
+        .build_with_keys(keys);
+    let app = axum::Router::new()
+        .route("/", axum::routing::get(|| async { "ok" }).post(|| async { "ok" }))
+        .layer(GuardLayer::new(guard));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let cookie = format!("{ACCESS_COOKIE}={token}; {CSRF_COOKIE}={csrf}");
+    let bearer = format!("Bearer {token}");
+    let requests: [(&str, Box<dyn Fn() -> Request<Body>>); 3] = [
+        (
+            "bearer_get",
+            Box::new(|| {
+                Request::get("/")
+                    .header("authorization", &bearer)
+                    .body(Body::empty())
+                    .unwrap()
+            }),
+        ),
+        (
+            "cookie_get",
+            Box::new(|| {
+                Request::get("/")
+                    .header("cookie", &cookie)
+                    .body(Body::empty())
+                    .unwrap()
+            }),
+        ),
+        (
+            "cookie_post_csrf",
+            Box::new(|| {
+                Request::post("/")
+                    .header("cookie", &cookie)
+                    .header("origin", ISSUER)
+                    .header("sec-fetch-site", "same-origin")
+                    .header("x-csrf-token", csrf)
+                    .body(Body::empty())
+                    .unwrap()
+            }),
+        ),
+    ];
+    let mut group = c.benchmark_group("layer");
+    for (name, request) in &requests {
+        let status = runtime.block_on(app.clone().oneshot(request())).unwrap().status();
+        assert_eq!(status, 200, "{name}");
+        group.bench_function(*name, |b| {
+            b.iter(|| runtime.block_on(app.clone().oneshot(request())))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, verify, sign, layer);
 criterion_main!(benches);

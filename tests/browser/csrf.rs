@@ -3,7 +3,7 @@
 use serde_json::Value;
 
 use crate::common::{PASSWORD, TestServer, assert_problem, client};
-use crate::{Browser, browser_login, guarded_app};
+use crate::{ACCESS, Browser, CSRF, browser_login, guarded_app};
 
 #[derive(Clone, Copy, Debug)]
 enum Case {
@@ -13,6 +13,9 @@ enum Case {
     WrongToken,
     /// A real CSRF token, of the same user's other session.
     OtherSessionsToken,
+    /// Header and CSRF cookie agree but belong to another session: what a
+    /// sibling subdomain can plant (a bare double-submit would pass it).
+    PlantedCookie,
     ForeignOrigin,
     CrossSite,
     /// GET needs no token.
@@ -27,6 +30,7 @@ const MATRIX: &[(Case, bool)] = &[
     (Case::MissingToken, false),
     (Case::WrongToken, false),
     (Case::OtherSessionsToken, false),
+    (Case::PlantedCookie, false),
     (Case::ForeignOrigin, false),
     (Case::CrossSite, false),
     (Case::SafeGet, true),
@@ -50,6 +54,9 @@ async fn send(case: Case, target: &Target, me: &Browser, other: &Browser) -> req
     };
     let request = match case {
         Case::BearerWithoutToken => request.bearer_auth(&me.access),
+        Case::PlantedCookie => {
+            request.header("cookie", format!("{ACCESS}={}; {CSRF}={}", me.access, other.csrf))
+        }
         _ => request.header("cookie", me.cookie_header("/")),
     };
     let origin = match case {
@@ -63,7 +70,7 @@ async fn send(case: Case, target: &Target, me: &Browser, other: &Browser) -> req
     let token = match case {
         Case::Valid | Case::ForeignOrigin | Case::CrossSite => Some(me.csrf.clone()),
         Case::WrongToken => Some(format!("{}x", &me.csrf[1..])),
-        Case::OtherSessionsToken => Some(other.csrf.clone()),
+        Case::OtherSessionsToken | Case::PlantedCookie => Some(other.csrf.clone()),
         Case::MissingToken | Case::SafeGet | Case::BearerWithoutToken => None,
     };
     let request = request
