@@ -201,14 +201,18 @@ fn layer(c: &mut Criterion) {
         .cookies(true)
         .build_with_keys(keys);
     let app = axum::Router::new()
-        .route("/", axum::routing::get(|| async { "ok" }).post(|| async { "ok" }))
+        .route(
+            "/",
+            axum::routing::get(|| async { "ok" }).post(|| async { "ok" }),
+        )
         .layer(GuardLayer::new(guard));
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
     let cookie = format!("{ACCESS_COOKIE}={token}; {CSRF_COOKIE}={csrf}");
     let bearer = format!("Bearer {token}");
-    let requests: [(&str, Box<dyn Fn() -> Request<Body>>); 3] = [
+    type MakeRequest<'a> = Box<dyn Fn() -> Request<Body> + 'a>;
+    let requests: [(&str, MakeRequest); 3] = [
         (
             "bearer_get",
             Box::new(|| {
@@ -242,7 +246,10 @@ fn layer(c: &mut Criterion) {
     ];
     let mut group = c.benchmark_group("layer");
     for (name, request) in &requests {
-        let status = runtime.block_on(app.clone().oneshot(request())).unwrap().status();
+        let status = runtime
+            .block_on(app.clone().oneshot(request()))
+            .unwrap()
+            .status();
         assert_eq!(status, 200, "{name}");
         group.bench_function(*name, |b| {
             b.iter(|| runtime.block_on(app.clone().oneshot(request())))

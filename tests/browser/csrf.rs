@@ -54,9 +54,10 @@ async fn send(case: Case, target: &Target, me: &Browser, other: &Browser) -> req
     };
     let request = match case {
         Case::BearerWithoutToken => request.bearer_auth(&me.access),
-        Case::PlantedCookie => {
-            request.header("cookie", format!("{ACCESS}={}; {CSRF}={}", me.access, other.csrf))
-        }
+        Case::PlantedCookie => request.header(
+            "cookie",
+            format!("{ACCESS}={}; {CSRF}={}", me.access, other.csrf),
+        ),
         _ => request.header("cookie", me.cookie_header("/")),
     };
     let origin = match case {
