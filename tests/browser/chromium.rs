@@ -4,11 +4,12 @@
 //! examples). Without Chromium, Playwright or the example binary the test
 //! says why and skips — unless `CI` is set, where it fails.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::common::{PASSWORD, TestServer, client};
+use crate::common::{PASSWORD, TestServer};
+use crate::{Running, example_binary, free_port, wait_healthy};
 
 /// Access tokens live this long, so the script sees one expire.
 const ACCESS_TTL_SECS: u64 = 3;
@@ -55,33 +56,6 @@ fn prerequisites() -> Result<Prerequisites, String> {
     })
 }
 
-/// `target/<profile>/examples/NAME`, beside this test's own `deps/`.
-fn example_binary(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable");
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>/deps/<test>");
-    profile_dir.join("examples").join(name)
-}
-
-/// Kills the child when the test ends, however it ends.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port()
-}
-
 #[tokio::test]
 async fn chromium_logs_in_posts_refreshes_and_logs_out() {
     let needs = match prerequisites() {
@@ -113,21 +87,7 @@ async fn chromium_logs_in_posts_refreshes_and_logs_out() {
             .spawn()
             .expect("start the example app"),
     );
-    let http = client();
-    let mut ready = false;
-    for _ in 0..100 {
-        if http
-            .get(format!("{app_origin}/healthz"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status() == 200)
-        {
-            ready = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(ready, "the example app did not start");
+    wait_healthy(&app_origin).await;
 
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser/chromium.py");
     let mut command = tokio::process::Command::new(&needs.python);

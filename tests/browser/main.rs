@@ -12,9 +12,12 @@ mod chromium;
 mod cookies;
 mod cors;
 mod csrf;
+mod examples;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Child;
 
 use axum::Json;
 use axum::http::StatusCode;
@@ -150,4 +153,44 @@ pub async fn guarded_app(server: &TestServer) -> (SocketAddr, Guard) {
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await });
     (addr, guard)
+}
+
+/// `target/<profile>/examples/NAME`, beside this test's own `deps/`.
+pub fn example_binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>/deps/<test>");
+    profile_dir.join("examples").join(name)
+}
+
+/// Kills the child when the test ends, however it ends.
+pub struct Running(pub Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port()
+}
+
+/// Waits until `GET {base}/healthz` answers 200 (at most 10 s).
+pub async fn wait_healthy(base: &str) {
+    let http = client();
+    for _ in 0..100 {
+        let answer = http.get(format!("{base}/healthz")).send().await;
+        if answer.is_ok_and(|r| r.status() == 200) {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("{base} did not become healthy");
 }
