@@ -128,10 +128,13 @@ pub async fn logout(
     headers: HeaderMap,
     bearer: Result<Bearer, ApiError>,
 ) -> Result<Response, ApiError> {
-    let by_bearer = headers.contains_key(header::AUTHORIZATION);
+    // A valid bearer token needs no CSRF check, and an access cookie has
+    // passed it in `Bearer` already; a session named by the refresh cookie
+    // (the access cookie expired) is checked here.
     let mut session = bearer
         .ok()
         .and_then(|Bearer(claims)| claims.sid.map(|sid| (sid, claims.sub)));
+    let checked = session.is_some();
     if session.is_none()
         && let Some(value) = cookies::cookie(&headers, REFRESH_COOKIE).ok().flatten()
     {
@@ -140,7 +143,7 @@ pub async fn logout(
             .await?
             .map(|s| (s.id, s.user_id));
     }
-    if !by_bearer {
+    if !checked {
         match &session {
             Some((sid, _)) => csrf::check(&state, &headers, Some(sid))?,
             None => csrf::check_origin(&state, &headers)?,

@@ -263,3 +263,26 @@ async fn form_logins_and_wrong_passwords_answer_like_the_token_endpoint() {
         token_endpoint
     );
 }
+
+#[tokio::test]
+async fn logout_by_the_refresh_cookie_needs_the_csrf_token() {
+    let server = TestServer::start().await;
+    server.sign_up("ada@example.com").await;
+    let browser = browser_login(&server, "ada@example.com", false).await;
+    for authorization in [None, Some("Basic YTpi"), Some("Bearer not.a.token")] {
+        let mut request = client()
+            .post(server.url("/v1/browser/logout"))
+            .header("cookie", format!("{REFRESH}={}", browser.refresh));
+        if let Some(value) = authorization {
+            request = request.header("authorization", value);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), 403, "{authorization:?}");
+        assert!(set_cookies(&response).is_empty(), "nothing cleared");
+    }
+    assert_eq!(
+        refresh(&server, &browser).await.status(),
+        200,
+        "the session lives"
+    );
+}
