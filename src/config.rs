@@ -10,9 +10,9 @@ use figment::Figment;
 use figment::providers::{Env, Format, Toml};
 use serde::{Deserialize, Deserializer};
 
+pub use crate::auth::passwords::Argon2Config;
 use crate::auth::throttle::ThrottleConfig;
-use crate::http::JWKS_MAX_AGE_SECS;
-use crate::keys::KeySettings;
+use crate::keys::{JWKS_MAX_AGE_SECS, KeySettings};
 use crate::store::PoolSettings;
 use crate::tokens::revocations::RevocationSettings;
 
@@ -31,25 +31,6 @@ pub enum LogFormat {
     #[default]
     Text,
     Json,
-}
-
-/// Cost of argon2id; the defaults are OWASP's (m=19456 KiB, t=2, p=1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Argon2Config {
-    pub memory_kib: u32,
-    pub iterations: u32,
-    pub parallelism: u32,
-}
-
-impl Default for Argon2Config {
-    fn default() -> Self {
-        Self {
-            memory_kib: 19_456,
-            iterations: 2,
-            parallelism: 1,
-        }
-    }
 }
 
 /// The validated settings of one Signet process.

@@ -10,8 +10,8 @@ use argon2::{Algorithm, Argon2, Params, PasswordHasher as _, PasswordVerifier as
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::Semaphore;
 
-use crate::config::Argon2Config;
 use crate::telemetry;
+use serde::Deserialize;
 
 /// Hashing could not be done; never says anything about the password.
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +31,25 @@ pub enum Verdict {
         rehash: bool,
     },
     Mismatch,
+}
+
+/// Cost of argon2id; the defaults are OWASP's (m=19456 KiB, t=2, p=1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Argon2Config {
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+}
+
+impl Default for Argon2Config {
+    fn default() -> Self {
+        Self {
+            memory_kib: 19_456,
+            iterations: 2,
+            parallelism: 1,
+        }
+    }
 }
 
 /// Bounded argon2id hasher shared by the whole process.

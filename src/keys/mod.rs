@@ -59,6 +59,10 @@ impl KeyError {
     }
 }
 
+/// How long validators may cache the JWKS; a routine rotation publishes a
+/// new key longer than this before it signs.
+pub const JWKS_MAX_AGE_SECS: u64 = 300;
+
 /// How keys are generated, published and retired.
 #[derive(Debug, Clone, Copy)]
 pub struct KeySettings {
