@@ -101,6 +101,15 @@ pub enum KeysCommand {
         #[arg(long, requires = "now")]
         revoke: bool,
     },
+    /// Add a PEM private key made elsewhere (PKCS#8, SEC1 or PKCS#1):
+    /// Ed25519, P-256 or RSA of 2048 to 4096 bits; scheduled like rotate.
+    Import {
+        /// The PEM file (left as it is; the key is copied into keys_dir).
+        file: PathBuf,
+        /// Sign with the imported key at once.
+        #[arg(long)]
+        now: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -169,6 +178,7 @@ pub async fn run(config: Config, command: Command) -> Result<(), CliError> {
                 .map_err(CliError::Usage)?;
             rotate_keys(&config, alg, now, revoke)
         }
+        Command::Keys(KeysCommand::Import { file, now }) => import_key(&config, &file, now),
         Command::Token(TokenCommand::Inspect { token }) => inspect(&config, &token),
     }
 }
@@ -403,13 +413,27 @@ fn rotate_keys(
     };
     let report = keys::rotate(&config.keys_dir, &settings, rotation).map_err(failed)?;
     tracing::info!(target: "signet::audit", event = "key_rotated", new = %report.new_kid, revoked = report.revoked);
+    print_report("added", &report);
+    Ok(())
+}
+
+fn import_key(config: &Config, file: &std::path::Path, now: bool) -> Result<(), CliError> {
+    let settings = config.key_settings();
+    let report = keys::import(&config.keys_dir, &settings, file, now).map_err(failed)?;
+    tracing::info!(target: "signet::audit", event = "key_imported", new = %report.new_kid, alg = report.alg.as_str());
+    print_report("imported", &report);
+    Ok(())
+}
+
+/// What a rotation or import did, for the operator.
+fn print_report(verb: &str, report: &keys::RotationReport) {
     println!(
-        "added {} key {}: signs from {}",
+        "{verb} {} key {}: signs from {}",
         report.alg.as_str(),
         report.new_kid,
         time(Some(report.activates_at))
     );
-    if let Some((old, removed)) = report.replaced {
+    if let Some((old, removed)) = &report.replaced {
         if report.revoked {
             println!(
                 "revoked key {old}: removed from the JWKS now; every token it signed is refused from now on"
@@ -417,11 +441,10 @@ fn rotate_keys(
         } else {
             println!(
                 "key {old} retires then and stays published until {}",
-                time(Some(removed))
+                time(Some(*removed))
             );
         }
     }
-    Ok(())
 }
 
 fn time(seconds: Option<i64>) -> String {

@@ -3,6 +3,7 @@
 //! published as a JWK Set prepared once per change.
 
 mod files;
+mod foreign;
 mod lifecycle;
 mod material;
 mod rotation;
@@ -19,9 +20,9 @@ use jsonwebtoken::{Algorithm, EncodingKey};
 use signet_guard::jwk::{Jwk, JwkSet};
 use signet_guard::verify::KeySet;
 
-pub use files::{KeyMeta, write_atomic};
+pub use files::{KeyMeta, read_private, write_atomic};
 pub use lifecycle::KeyState;
-pub use rotation::{Rotation, RotationReport, rotate};
+pub use rotation::{Rotation, RotationReport, import, rotate};
 
 use crate::config::SigningAlg;
 
@@ -35,10 +36,19 @@ pub enum KeyError {
     },
     #[error("key file {path} is malformed: {reason}")]
     Malformed { path: PathBuf, reason: String },
+    #[error(
+        "key file {path} can be read or written by other users (mode {mode:04o}); \
+         make it the owner's only: chmod 600 {path}"
+    )]
+    Exposed { path: PathBuf, mode: u32 },
+    #[error("cannot import {path}: {reason}")]
+    Import { path: PathBuf, reason: String },
     #[error("no active signing key in {0} (the first `signet serve` generates one)")]
     NoActiveKey(PathBuf),
     #[error("key generation failed: {0}")]
     Generation(String),
+    #[error("key {0} is already in the keys directory")]
+    Duplicate(String),
     #[error("another process is rotating keys in {0}; try again shortly")]
     Busy(PathBuf),
 }
@@ -218,7 +228,7 @@ pub struct Keys {
     dir: PathBuf,
     settings: KeySettings,
     ring: ArcSwap<KeyRing>,
-    seen: Mutex<Vec<(String, u64, Option<std::time::SystemTime>)>>,
+    seen: Mutex<files::Fingerprint>,
 }
 
 impl Keys {

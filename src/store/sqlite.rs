@@ -35,6 +35,8 @@ impl SqliteStore {
             std::fs::create_dir_all(parent)
                 .map_err(|e| StoreError::Unavailable(sqlx::Error::Io(e)))?;
         }
+        create_private(url, options.get_filename())
+            .map_err(|e| StoreError::Unavailable(sqlx::Error::Io(e)))?;
         let pool = SqlitePoolOptions::new()
             .max_connections(settings.max_connections)
             .acquire_timeout(settings.timeout)
@@ -42,6 +44,25 @@ impl SqliteStore {
             .await?;
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
         Ok(Self { pool })
+    }
+}
+
+/// Creates a missing database file empty with mode 0600 (password hashes
+/// and session data are the owner's only); SQLite then gives its `-wal`
+/// and `-shm` files the same mode. In-memory databases have no file.
+fn create_private(url: &str, file: &std::path::Path) -> std::io::Result<()> {
+    let name = file.to_string_lossy();
+    if url.contains("mode=memory") || name == ":memory:" || name.starts_with("file:") {
+        return Ok(());
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(file) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
     }
 }
 
