@@ -13,7 +13,7 @@ use crate::auth::accounts::Accounts;
 use crate::auth::clients::Clients;
 use crate::auth::passwords::Hasher;
 use crate::config::Config;
-use crate::config::SigningAlg;
+use crate::keys::SigningAlg;
 use crate::keys::{self, KeyRing, Rotation};
 use crate::store;
 use crate::tokens::revocations::Revocations;

@@ -12,17 +12,10 @@ use serde::{Deserialize, Deserializer};
 
 pub use crate::auth::passwords::Argon2Config;
 use crate::auth::throttle::ThrottleConfig;
+pub use crate::keys::SigningAlg;
 use crate::keys::{JWKS_MAX_AGE_SECS, KeySettings};
 use crate::store::PoolSettings;
 use crate::tokens::revocations::RevocationSettings;
-
-/// Algorithms Signet can generate keys for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-pub enum SigningAlg {
-    EdDSA,
-    ES256,
-    RS256,
-}
 
 /// Log line format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::KeyError;
-use crate::config::SigningAlg;
+use super::SigningAlg;
 
 /// What is known about a key besides its private bytes: its algorithm and
 /// schedule (the state follows from the schedule, see `lifecycle`).

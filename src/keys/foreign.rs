@@ -10,8 +10,8 @@ use rsa::pkcs8::der::asn1::{AnyRef, BitStringRef, ObjectIdentifier, OctetStringR
 use rsa::pkcs8::der::{Decode, Encode, Reader, SliceReader, TagMode, TagNumber};
 use rsa::pkcs8::{AlgorithmIdentifierRef, PrivateKeyInfo};
 
+use super::SigningAlg;
 use super::material;
-use crate::config::SigningAlg;
 
 const ED25519: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.101.112");
 const EC_PUBLIC_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");

@@ -11,7 +11,7 @@ use ring::signature::{
 };
 use signet_guard::jwk::Jwk;
 
-use crate::config::SigningAlg;
+use super::SigningAlg;
 
 /// Size of generated RSA keys.
 const RSA_BITS: usize = 2048;

@@ -24,7 +24,7 @@ pub use files::{KeyMeta, read_private, write_atomic};
 pub use lifecycle::KeyState;
 pub use rotation::{Rotation, RotationReport, import, rotate};
 
-use crate::config::SigningAlg;
+use serde::Deserialize;
 
 /// Why keys could not be loaded or created; names the file at fault.
 #[derive(Debug, thiserror::Error)]
@@ -67,6 +67,14 @@ impl KeyError {
             reason: reason.to_owned(),
         }
     }
+}
+
+/// Algorithms Signet can generate keys for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum SigningAlg {
+    EdDSA,
+    ES256,
+    RS256,
 }
 
 /// How long validators may cache the JWKS; a routine rotation publishes a

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use signet_guard::jwk::Jwk;
 
+use super::SigningAlg;
 use super::{KeyError, KeyMeta, KeySettings, KeyState, files, foreign, material, now};
-use crate::config::SigningAlg;
 
 /// How a rotation proceeds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::Value;
-use signet::config::SigningAlg;
 use signet::keys::Keys;
+use signet::keys::SigningAlg;
 
 use crate::common::{PASSWORD, TestServer, client, config_in};
 use crate::process::{serve, signet, terminate};

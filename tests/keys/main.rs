@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use common::{PASSWORD, TestServer, client, decode_parts};
 use serde_json::Value;
-use signet::config::SigningAlg;
+use signet::keys::SigningAlg;
 use signet::keys::{self, Rotation};
 use signet_guard::Guard;
 use signet_guard::verify::NoCustomClaims;
