@@ -10,6 +10,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Toml};
 use serde::{Deserialize, Deserializer};
 
+use crate::auth::accounts::PasswordChangeRevokes;
 use crate::auth::throttle::ThrottleConfig;
 use crate::http::JWKS_MAX_AGE_SECS;
 use crate::keys::KeySettings;
@@ -72,6 +73,11 @@ pub struct Config {
     pub refresh_ttl: Duration,
     #[serde(deserialize_with = "duration")]
     pub refresh_grace: Duration,
+    /// Longest gap between two refreshes of a session.
+    #[serde(deserialize_with = "duration")]
+    pub session_idle: Duration,
+    /// Which sessions a password change ends.
+    pub password_change_revokes: PasswordChangeRevokes,
     pub audience: String,
     /// Scopes advertised in the metadata (`scopes_supported`), space-separated.
     pub scopes: String,
@@ -119,6 +125,8 @@ impl Default for Config {
             access_ttl: Duration::from_secs(15 * 60),
             refresh_ttl: Duration::from_secs(30 * 86_400),
             refresh_grace: Duration::from_secs(5),
+            session_idle: Duration::from_secs(7 * 86_400),
+            password_change_revokes: PasswordChangeRevokes::Others,
             audience: "signet".into(),
             scopes: String::new(),
             signup: true,
@@ -213,6 +221,11 @@ impl Config {
         }
         if self.refresh_ttl < self.access_ttl {
             return invalid("SIGNET_REFRESH_TTL / refresh_ttl must not be shorter than access_ttl");
+        }
+        if self.session_idle < self.access_ttl {
+            return invalid(
+                "SIGNET_SESSION_IDLE / session_idle must not be shorter than access_ttl",
+            );
         }
         if self.audience.trim().is_empty() {
             return invalid("SIGNET_AUDIENCE / audience must not be empty");
