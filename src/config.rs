@@ -381,6 +381,25 @@ mod tests {
     }
 
     #[test]
+    fn session_lifecycle_settings() {
+        let config = Config::from_figment(Figment::new()).unwrap();
+        assert_eq!(config.session_idle, Duration::from_secs(7 * 86_400));
+        assert_eq!(
+            config.password_change_revokes,
+            PasswordChangeRevokes::Others
+        );
+        let figment = Figment::new().merge(("password_change_revokes", "all"));
+        let config = Config::from_figment(figment).unwrap();
+        assert_eq!(config.password_change_revokes, PasswordChangeRevokes::All);
+        let figment = Figment::new().merge(("password_change_revokes", "some"));
+        let error = Config::from_figment(figment).unwrap_err().to_string();
+        assert!(error.contains("password_change_revokes"), "{error}");
+        let figment = Figment::new().merge(("session_idle", "1m"));
+        let error = Config::from_figment(figment).unwrap_err().to_string();
+        assert!(error.contains("SIGNET_SESSION_IDLE"), "{error}");
+    }
+
+    #[test]
     fn defaults_follow_the_contract() {
         let config = Config::from_figment(Figment::new()).unwrap();
         assert_eq!(config.issuer(), "http://127.0.0.1:8080");
