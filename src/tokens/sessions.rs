@@ -326,9 +326,19 @@ impl Sessions {
         live_sessions(&*self.store, user_id, self.idle, self.clock.now()).await
     }
 
-    /// Ends the session `sid` if it is one of `user_id`'s; `false` otherwise
-    /// (another user's session is not touched, and not told apart).
+    /// Ends the session `sid` if it is a live one of `user_id`'s; `false`
+    /// otherwise (another user's session is not touched, and not told apart).
     pub async fn end_own(&self, user_id: &str, sid: &str) -> StoreResult<bool> {
+        let now = self.clock.now();
+        let live = self.store.session(sid).await?.is_some_and(|session| {
+            session.user_id == user_id
+                && session.revoked_at.is_none()
+                && session.expires_at > now
+                && session.last_used_at.saturating_add(seconds(self.idle)) > now
+        });
+        if !live {
+            return Ok(false);
+        }
         let target = SessionTarget::OneOfUser { sid, user_id };
         let ended = self.revocations.revoke_sessions(target, reason::REVOKED);
         Ok(!ended.await?.is_empty())
@@ -743,6 +753,11 @@ mod tests {
         assert!(!f.sessions.end_own(&f.user.id, &sid(&one)).await.unwrap());
         let refused = f.refused(&one.refresh_token).await;
         assert!(matches!(refused, SessionError::Revoked), "{refused}");
+        f.clock.advance(7 * DAY);
+        assert!(
+            !f.sessions.end_own(&f.user.id, &sid(&two)).await.unwrap(),
+            "an idle session is not live"
+        );
         f.sessions
             .end_others(&f.user.id, None, reason::LOGOUT)
             .await
