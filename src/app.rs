@@ -78,15 +78,22 @@ impl Services {
             )
             .await?,
         );
-        let access_tokens = Arc::new(AccessTokens::new(issuer.clone(), config.access_ttl));
+        let clock = crate::clock::system();
+        let access_tokens = Arc::new(AccessTokens::new(
+            issuer.clone(),
+            config.access_ttl,
+            clock.clone(),
+        ));
         let sessions = Sessions::new(
             store.clone(),
             revocations.clone(),
             access_tokens.clone(),
             refresh,
+            clock,
             SessionSettings {
                 audience: config.audience.clone(),
                 refresh_ttl: config.refresh_ttl,
+                idle: config.session_idle,
                 grace: config.refresh_grace,
             },
         );

@@ -15,8 +15,9 @@ use crate::auth::passwords::Hasher;
 use crate::config::Config;
 use crate::keys::SigningAlg;
 use crate::keys::{self, KeyRing, Rotation};
-use crate::store;
+use crate::store::{self, SessionTarget};
 use crate::tokens::revocations::Revocations;
+use crate::tokens::sessions::{live_sessions, reason};
 
 #[derive(Parser)]
 #[command(name = "signet", version, about = "Token authentication service")]
@@ -48,6 +49,17 @@ pub enum Command {
     /// Work with tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// A user's sessions.
+    #[command(subcommand)]
+    Sessions(SessionsCommand),
+}
+
+#[derive(Subcommand)]
+pub enum SessionsCommand {
+    /// The user's live sessions, one JSON object per line.
+    List { email: String },
+    /// End a session: its refresh token and its access tokens stop working.
+    Revoke { sid: String },
 }
 
 #[derive(Subcommand)]
@@ -180,6 +192,7 @@ pub async fn run(config: Config, command: Command) -> Result<(), CliError> {
         }
         Command::Keys(KeysCommand::Import { file, now }) => import_key(&config, &file, now),
         Command::Token(TokenCommand::Inspect { token }) => inspect(&config, &token),
+        Command::Sessions(command) => sessions(config, command).await,
     }
 }
 
@@ -309,6 +322,56 @@ async fn clients(config: Config, command: ClientsCommand) -> Result<(), CliError
             if !clients.remove(&client_id).await.map_err(failed)? {
                 return Err(failed(format!("no client with id {client_id}")));
             }
+        }
+    }
+    Ok(())
+}
+
+async fn sessions(config: Config, command: SessionsCommand) -> Result<(), CliError> {
+    let store = store::open(&config.database_url, config.pool_settings())
+        .await
+        .map_err(failed)?;
+    match command {
+        SessionsCommand::List { email } => {
+            let user = match crate::auth::email::normalize(&email) {
+                Some(email) => store.user_by_email(&email).await.map_err(failed)?,
+                None => None,
+            }
+            .ok_or_else(|| failed(format!("no user with email {email}")))?;
+            let now = crate::clock::system().now();
+            let live = live_sessions(&*store, &user.id, config.session_idle, now)
+                .await
+                .map_err(failed)?;
+            for session in live {
+                let out = serde_json::json!({
+                    "sid": session.id,
+                    "created_at": time(Some(session.created_at)),
+                    "last_used_at": time(Some(session.last_used_at)),
+                    "expires_at": time(Some(session.expires_at)),
+                    "client_id": session.client_id,
+                    "user_agent": session.user_agent,
+                    "ip": session.ip,
+                });
+                println!("{out}");
+            }
+        }
+        SessionsCommand::Revoke { sid } => {
+            let revocations = Revocations::new(
+                store,
+                config.revocation_settings(),
+                tokio_util::sync::CancellationToken::new(),
+            )
+            .await
+            .map_err(failed)?;
+            let ended = revocations
+                .revoke_sessions(SessionTarget::One(&sid), reason::REVOKED)
+                .await
+                .map_err(failed)?;
+            if ended.is_empty() {
+                return Err(failed(format!("no live session with sid {sid}")));
+            }
+            tracing::info!(target: "signet::audit", event = "session_ended", sid = %sid);
+            println!("{}", serde_json::json!({ "sid": sid, "revoked": true }));
         }
     }
     Ok(())

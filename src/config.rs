@@ -10,6 +10,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Toml};
 use serde::{Deserialize, Deserializer};
 
+use crate::auth::accounts::PasswordChangeRevokes;
 pub use crate::auth::passwords::Argon2Config;
 use crate::auth::throttle::ThrottleConfig;
 pub use crate::keys::SigningAlg;
@@ -46,6 +47,11 @@ pub struct Config {
     pub refresh_ttl: Duration,
     #[serde(deserialize_with = "duration")]
     pub refresh_grace: Duration,
+    /// Longest gap between two refreshes of a session.
+    #[serde(deserialize_with = "duration")]
+    pub session_idle: Duration,
+    /// Which sessions a password change ends.
+    pub password_change_revokes: PasswordChangeRevokes,
     pub audience: String,
     /// Scopes advertised in the metadata (`scopes_supported`), space-separated.
     pub scopes: String,
@@ -93,6 +99,8 @@ impl Default for Config {
             access_ttl: Duration::from_secs(15 * 60),
             refresh_ttl: Duration::from_secs(30 * 86_400),
             refresh_grace: Duration::from_secs(5),
+            session_idle: Duration::from_secs(7 * 86_400),
+            password_change_revokes: PasswordChangeRevokes::Others,
             audience: "signet".into(),
             scopes: String::new(),
             signup: true,
@@ -187,6 +195,11 @@ impl Config {
         }
         if self.refresh_ttl < self.access_ttl {
             return invalid("SIGNET_REFRESH_TTL / refresh_ttl must not be shorter than access_ttl");
+        }
+        if self.session_idle < self.access_ttl {
+            return invalid(
+                "SIGNET_SESSION_IDLE / session_idle must not be shorter than access_ttl",
+            );
         }
         if self.audience.trim().is_empty() {
             return invalid("SIGNET_AUDIENCE / audience must not be empty");
@@ -339,6 +352,25 @@ mod tests {
         let figment = Figment::new().merge(("access_ttl", "fifteen"));
         let error = Config::from_figment(figment).unwrap_err().to_string();
         assert!(error.contains("access_ttl: `fifteen`"), "{error}");
+    }
+
+    #[test]
+    fn session_lifecycle_settings() {
+        let config = Config::from_figment(Figment::new()).unwrap();
+        assert_eq!(config.session_idle, Duration::from_secs(7 * 86_400));
+        assert_eq!(
+            config.password_change_revokes,
+            PasswordChangeRevokes::Others
+        );
+        let figment = Figment::new().merge(("password_change_revokes", "all"));
+        let config = Config::from_figment(figment).unwrap();
+        assert_eq!(config.password_change_revokes, PasswordChangeRevokes::All);
+        let figment = Figment::new().merge(("password_change_revokes", "some"));
+        let error = Config::from_figment(figment).unwrap_err().to_string();
+        assert!(error.contains("password_change_revokes"), "{error}");
+        let figment = Figment::new().merge(("session_idle", "1m"));
+        let error = Config::from_figment(figment).unwrap_err().to_string();
+        assert!(error.contains("SIGNET_SESSION_IDLE"), "{error}");
     }
 
     #[test]

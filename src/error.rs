@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use signet_guard::verify::TokenError;
 
-use crate::auth::accounts::{LoginError, RegisterError};
+use crate::auth::accounts::{LoginError, PasswordChangeError, RegisterError};
 use crate::auth::passwords::HashError;
 use crate::store::StoreError;
 use crate::tokens::access::SignError;
@@ -233,12 +233,30 @@ impl From<SessionError> for ApiError {
         match error {
             SessionError::UnknownToken
             | SessionError::Expired
+            | SessionError::Idle
             | SessionError::Revoked
+            | SessionError::CredentialsChanged
             | SessionError::Reused => Self::oauth("invalid_grant", error.to_string()),
             SessionError::ScopeExceeded => Self::oauth("invalid_scope", error.to_string()),
             SessionError::Store(e) => e.into(),
             SessionError::Sign(e) => e.into(),
             SessionError::Random => Self::internal(&error),
+        }
+    }
+}
+
+impl From<PasswordChangeError> for ApiError {
+    fn from(error: PasswordChangeError) -> Self {
+        match error {
+            PasswordChangeError::WrongPassword => {
+                Self::problem(StatusCode::FORBIDDEN, "Forbidden", error.to_string())
+            }
+            PasswordChangeError::WeakPassword(_) => {
+                Self::problem(StatusCode::BAD_REQUEST, "Bad Request", error.to_string())
+            }
+            PasswordChangeError::Throttled(throttled) => throttled.into(),
+            PasswordChangeError::Hash(e) => e.into(),
+            PasswordChangeError::Store(e) => e.into(),
         }
     }
 }

@@ -57,6 +57,11 @@ pub fn refresh_reuse_detected() {
     counter!("signet_refresh_reuse_detected_total").increment(1);
 }
 
+/// Sessions ended, by reason (one of `tokens::sessions::reason`: a fixed set).
+pub fn sessions_ended(reason: &str, count: usize) {
+    counter!("signet_sessions_ended_total", "reason" => reason.to_owned()).increment(count as u64);
+}
+
 pub fn login_failed() {
     counter!("signet_logins_failed_total").increment(1);
 }

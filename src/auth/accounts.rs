@@ -1,14 +1,28 @@
-//! User accounts: registration and password login.
+//! User accounts: registration, password login and password change.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
 
 use super::passwords::{HashError, Hasher, Verdict};
+use super::throttle::{Throttle, Throttled};
 use super::{email, policy};
 use crate::store::{NewUser, SessionTarget, Store, StoreError, User};
 use crate::tokens::revocations::Revocations;
-use crate::tokens::sessions::reason;
+use crate::tokens::sessions::{Sessions, reason};
+
+/// Which sessions a password change ends (`password_change_revokes`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum PasswordChangeRevokes {
+    /// Every session but the one the change was made in.
+    #[default]
+    Others,
+    All,
+    None,
+}
 
 /// Registration was refused; each reason is safe to show.
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +58,30 @@ pub enum LoginError {
     Hash(#[from] HashError),
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// A password change was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum PasswordChangeError {
+    #[error("the current password is not correct")]
+    WrongPassword,
+    #[error(transparent)]
+    WeakPassword(#[from] policy::PolicyError),
+    #[error("too many attempts; retry later")]
+    Throttled(Throttled),
+    #[error(transparent)]
+    Hash(#[from] HashError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A request to change a password, made within session `sid`.
+pub struct PasswordChange<'a> {
+    pub user_id: &'a str,
+    pub sid: Option<&'a str>,
+    pub ip: IpAddr,
+    pub current: SecretString,
+    pub new: SecretString,
 }
 
 /// Registers users and checks their passwords.
@@ -125,6 +163,59 @@ impl Accounts {
         Ok(Some(user))
     }
 
+    /// Changes the password after checking the current one (throttled like
+    /// a login, failures included), then ends sessions as `revokes` says.
+    /// The user's credential generation moves on, so a login racing the
+    /// change with the old password cannot leave a session behind.
+    pub async fn change_password(
+        &self,
+        change: PasswordChange<'_>,
+        revokes: PasswordChangeRevokes,
+        throttle: &Throttle,
+        sessions: &Sessions,
+    ) -> Result<(), PasswordChangeError> {
+        let Some(user) = self
+            .store
+            .user_by_id(change.user_id)
+            .await?
+            .filter(|user| !user.disabled)
+        else {
+            return Err(PasswordChangeError::WrongPassword);
+        };
+        throttle
+            .login(change.ip, &user.email)
+            .map_err(PasswordChangeError::Throttled)?;
+        let stored = Some(user.password_hash.clone());
+        if let Verdict::Mismatch = self.hasher.verify(change.current, stored).await? {
+            throttle.failed(&user.email);
+            crate::telemetry::login_failed();
+            tracing::info!(target: "signet::audit", event = "password_change", outcome = "failure", user = %user.id);
+            return Err(PasswordChangeError::WrongPassword);
+        }
+        throttle.succeeded(&user.email);
+        policy::check(change.new.expose_secret())?;
+        let hash = self.hasher.hash(change.new).await?;
+        let keep = match revokes {
+            PasswordChangeRevokes::None => {
+                let from = &user.password_hash;
+                self.store
+                    .update_password_hash(&user.id, from, &hash)
+                    .await?;
+                None
+            }
+            PasswordChangeRevokes::Others => Some(change.sid),
+            PasswordChangeRevokes::All => Some(None),
+        };
+        if let Some(keep) = keep {
+            self.store.change_password(&user.id, &hash, keep).await?;
+            sessions
+                .end_others(&user.id, keep, reason::PASSWORD_CHANGE)
+                .await?;
+        }
+        tracing::info!(target: "signet::audit", event = "password_change", outcome = "success", user = %user.id, ?revokes);
+        Ok(())
+    }
+
     pub async fn user(&self, id: &str) -> Result<Option<User>, StoreError> {
         self.store.user_by_id(id).await
     }
@@ -134,7 +225,7 @@ impl Accounts {
         let result = match self.hasher.hash(password).await {
             Ok(hash) => self
                 .store
-                .update_password_hash(&user.id, &hash)
+                .update_password_hash(&user.id, &user.password_hash, &hash)
                 .await
                 .map_err(|e| e.to_string()),
             Err(e) => Err(e.to_string()),

@@ -14,7 +14,7 @@ mod wellknown;
 
 use axum::Router;
 use axum::http::Method;
-use axum::routing::{MethodRouter, get, post};
+use axum::routing::{MethodRouter, delete, get, post};
 
 use crate::app::AppState;
 
@@ -42,6 +42,18 @@ fn routes() -> Vec<Route> {
         route(Method::POST, "/v1/users", post(users::register)),
         route(Method::GET, "/v1/userinfo", get(users::userinfo)),
         route(Method::POST, "/v1/logout", post(sessions::logout)),
+        route(Method::GET, "/v1/sessions", get(sessions::list)),
+        route(Method::DELETE, "/v1/sessions", delete(sessions::end_others)),
+        route(
+            Method::DELETE,
+            "/v1/sessions/{sid}",
+            delete(sessions::end_one),
+        ),
+        route(
+            Method::POST,
+            "/v1/password",
+            post(sessions::change_password),
+        ),
         Route {
             long_poll: true,
             ..route(Method::GET, "/v1/revocations", get(revocations::feed))

@@ -9,11 +9,12 @@ use serde::{Deserialize, Serialize};
 
 use super::client_auth;
 use super::extract::{ClientIp, OAuthBody};
+use super::sessions::client_seen;
 use crate::app::AppState;
 use crate::error::ApiError;
 use crate::telemetry;
 use crate::tokens::access::Grant;
-use crate::tokens::sessions::TokenPair;
+use crate::tokens::sessions::{ClientSeen, TokenPair};
 use crate::tokens::{introspection, scope};
 
 /// Parameters of every grant; which are required depends on `grant_type`.
@@ -47,10 +48,10 @@ pub async fn token(
     OAuthBody(request): OAuthBody<TokenRequest>,
 ) -> Result<Response, ApiError> {
     match request.grant_type.as_deref() {
-        Some("password") => password_grant(&state, ip, request).await,
+        Some("password") => password_grant(&state, ip, &headers, request).await,
         Some("refresh_token") => {
             state.throttle.refresh(ip)?;
-            refresh_grant(&state, request).await
+            refresh_grant(&state, client_seen(&headers, ip), request).await
         }
         Some("client_credentials") => client_credentials_grant(&state, &headers, request).await,
         Some(_) => Err(ApiError::oauth(
@@ -64,6 +65,7 @@ pub async fn token(
 async fn password_grant(
     state: &AppState,
     ip: std::net::IpAddr,
+    headers: &HeaderMap,
     request: TokenRequest,
 ) -> Result<Response, ApiError> {
     let (Some(username), Some(password)) = (request.username, request.password) else {
@@ -93,13 +95,22 @@ async fn password_grant(
         .map_err(|e| ApiError::oauth("invalid_scope", e.to_string()))?;
     let pair = state
         .sessions
-        .start(&state.keys.current(), &user, granted)
+        .start(
+            &state.keys.current(),
+            &user,
+            granted,
+            client_seen(headers, ip),
+        )
         .await?;
     telemetry::token_issued("password");
     Ok(token_response(pair))
 }
 
-async fn refresh_grant(state: &AppState, request: TokenRequest) -> Result<Response, ApiError> {
+async fn refresh_grant(
+    state: &AppState,
+    client: ClientSeen<'_>,
+    request: TokenRequest,
+) -> Result<Response, ApiError> {
     let Some(token) = request.refresh_token else {
         return Err(ApiError::oauth(
             "invalid_request",
@@ -108,7 +119,12 @@ async fn refresh_grant(state: &AppState, request: TokenRequest) -> Result<Respon
     };
     let pair = state
         .sessions
-        .refresh(&state.keys.current(), &token, request.scope.as_deref())
+        .refresh(
+            &state.keys.current(),
+            &token,
+            request.scope.as_deref(),
+            client,
+        )
         .await?;
     telemetry::token_issued("refresh_token");
     Ok(token_response(pair))

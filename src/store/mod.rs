@@ -24,6 +24,9 @@ pub struct User {
     pub scope: String,
     pub disabled: bool,
     pub created_at: i64,
+    /// Bumped when the password changes; sessions issued under an older
+    /// generation are refused.
+    pub credential_generation: i64,
 }
 
 /// What is needed to register a user; the store assigns nothing itself.
@@ -62,6 +65,17 @@ pub struct NewSession {
     pub expires_at: i64,
     /// SHA-256 of the first refresh token (generation 0).
     pub first_token_hash: Vec<u8>,
+    /// The user's credential generation at login.
+    pub credential_generation: i64,
+    pub client: SessionClient,
+}
+
+/// What a session shows of the client that last used it (trimmed and
+/// truncated by the caller; nothing else about the client is stored).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SessionClient {
+    pub user_agent: Option<String>,
+    pub ip: Option<String>,
 }
 
 /// A session as stored.
@@ -80,6 +94,11 @@ pub struct Session {
     pub rotated_ms: i64,
     pub revoked_at: Option<i64>,
     pub revoked_reason: Option<String>,
+    /// Last login or refresh, in seconds: the idle limit counts from here.
+    pub last_used_at: i64,
+    pub user_agent: Option<String>,
+    pub ip: Option<String>,
+    pub credential_generation: i64,
 }
 
 /// Which sessions to revoke.
@@ -87,6 +106,16 @@ pub struct Session {
 pub enum SessionTarget<'a> {
     One(&'a str),
     AllOfUser(&'a str),
+    /// One session, only when it belongs to `user_id`.
+    OneOfUser {
+        sid: &'a str,
+        user_id: &'a str,
+    },
+    /// Every session of `user_id` except `keep`.
+    OthersOfUser {
+        user_id: &'a str,
+        keep: &'a str,
+    },
 }
 
 /// What a revocation entry names.
@@ -208,8 +237,18 @@ pub trait Store: Send + Sync + 'static {
     async fn create_user(&self, user: NewUser) -> StoreResult<User>;
     async fn user_by_email(&self, email: &str) -> StoreResult<Option<User>>;
     async fn user_by_id(&self, id: &str) -> StoreResult<Option<User>>;
-    /// Replaces a hash made with outdated argon2 parameters.
-    async fn update_password_hash(&self, user_id: &str, hash: &str) -> StoreResult<()>;
+    /// Replaces a hash made with outdated argon2 parameters, unless the
+    /// password changed meanwhile (the hash is no longer `from`).
+    async fn update_password_hash(&self, user_id: &str, from: &str, to: &str) -> StoreResult<()>;
+    /// Sets a new password hash and bumps the user's credential generation;
+    /// `keep` (a session of the user) moves to the new generation with it.
+    /// `false` when there is no such user.
+    async fn change_password(
+        &self,
+        user_id: &str,
+        hash: &str,
+        keep: Option<&str>,
+    ) -> StoreResult<bool>;
 
     /// Disables or re-enables a user; `false` when there is no such user.
     async fn set_user_disabled(&self, user_id: &str, disabled: bool) -> StoreResult<bool>;
@@ -220,20 +259,32 @@ pub trait Store: Send + Sync + 'static {
     /// `false` when there was no such client.
     async fn remove_client(&self, id: &str) -> StoreResult<bool>;
 
-    /// Starts a session together with its first refresh token.
-    async fn create_session(&self, session: NewSession) -> StoreResult<()>;
+    /// Starts a session together with its first refresh token; `false` (and
+    /// nothing stored) when the user's credential generation is no longer
+    /// the session's (the password changed during the login).
+    async fn create_session(&self, session: NewSession) -> StoreResult<bool>;
     async fn session(&self, sid: &str) -> StoreResult<Option<Session>>;
+    /// The user's sessions that are neither revoked, nor past `now`, nor
+    /// unused since `idle_before`; most recently used first, at most `limit`.
+    async fn live_sessions(
+        &self,
+        user_id: &str,
+        now: i64,
+        idle_before: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<Session>>;
     /// The session a refresh token belongs to, and the token's generation.
     async fn session_by_refresh(&self, token_hash: &[u8]) -> StoreResult<Option<(Session, i64)>>;
-    /// Atomically moves a live session from generation `from` to `from + 1`
-    /// and records the new token's hash; `false` when another request (or a
-    /// revocation) got there first.
+    /// Atomically moves a live session from generation `from` to `from + 1`,
+    /// records the new token's hash and the client's use; `false` when
+    /// another request (a revocation, a password change) got there first.
     async fn advance_session(
         &self,
         sid: &str,
         from: i64,
         next_hash: &[u8],
         now_ms: i64,
+        client: &SessionClient,
     ) -> StoreResult<bool>;
     /// Revokes live sessions and lists each `sid` (with `exp`) on the
     /// revocation list, in one transaction. Returns the sids revoked.

@@ -5,12 +5,12 @@
 //! run inside each transaction that adds revocations, making feed positions
 //! commit in order (a reader never skips an entry that commits late).
 
-const USER_COLUMNS: &str =
-    "SELECT id, email, password_hash, scope, disabled, created_at FROM users";
+const USER_COLUMNS: &str = "SELECT id, email, password_hash, scope, disabled, created_at, credential_generation FROM users";
 const CLIENT_COLUMNS: &str =
     "SELECT id, name, secret_hash, scope, audience, created_at FROM clients";
 const SESSION_COLUMNS: &str = "s.id, s.user_id, s.client_id, s.scope, s.nonce, s.created_at, \
-     s.expires_at, s.generation, s.rotated_ms, s.revoked_at, s.revoked_reason";
+     s.expires_at, s.generation, s.rotated_ms, s.revoked_at, s.revoked_reason, \
+     s.last_used_at, s.user_agent, s.ip, s.credential_generation";
 
 pub(super) fn users_where(condition: &str) -> String {
     format!("{USER_COLUMNS} WHERE {condition}")
@@ -32,11 +32,36 @@ pub(super) fn session_by_refresh() -> String {
     )
 }
 
-pub(super) fn revoke_sessions(column: &str) -> String {
+pub(super) fn live_sessions() -> String {
     format!(
-        "UPDATE sessions SET revoked_at = $1, revoked_reason = $2
-         WHERE {column} = $3 AND revoked_at IS NULL RETURNING id"
+        "SELECT {SESSION_COLUMNS} FROM sessions s
+         WHERE s.user_id = $1 AND s.revoked_at IS NULL AND s.expires_at > $2
+           AND s.last_used_at > $3
+         ORDER BY s.last_used_at DESC, s.id LIMIT $4"
     )
+}
+
+/// The revocation of `target`'s live sessions; binds `$3` and, when the
+/// second value is given, `$4`.
+pub(super) fn revoke_sessions<'a>(
+    target: super::SessionTarget<'a>,
+) -> (String, &'a str, Option<&'a str>) {
+    use super::SessionTarget;
+    let (condition, first, second) = match target {
+        SessionTarget::One(sid) => ("id = $3", sid, None),
+        SessionTarget::AllOfUser(user_id) => ("user_id = $3", user_id, None),
+        SessionTarget::OneOfUser { sid, user_id } => {
+            ("id = $3 AND user_id = $4", sid, Some(user_id))
+        }
+        SessionTarget::OthersOfUser { user_id, keep } => {
+            ("user_id = $3 AND id <> $4", user_id, Some(keep))
+        }
+    };
+    let sql = format!(
+        "UPDATE sessions SET revoked_at = $1, revoked_reason = $2
+         WHERE {condition} AND revoked_at IS NULL RETURNING id"
+    );
+    (sql, first, second)
 }
 
 pub(super) const INSERT_REVOCATION: &str = "INSERT INTO revocations (kind, value, exp)
@@ -71,6 +96,7 @@ macro_rules! impl_store {
                     scope: user.scope,
                     disabled: false,
                     created_at: user.created_at,
+                    credential_generation: 0,
                 })
             }
 
@@ -90,13 +116,54 @@ macro_rules! impl_store {
                     .await?)
             }
 
-            async fn update_password_hash(&self, user_id: &str, hash: &str) -> StoreResult<()> {
-                sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
-                    .bind(hash)
-                    .bind(user_id)
-                    .execute(&self.pool)
-                    .await?;
+            async fn update_password_hash(
+                &self,
+                user_id: &str,
+                from: &str,
+                to: &str,
+            ) -> StoreResult<()> {
+                sqlx::query(
+                    "UPDATE users SET password_hash = $1 WHERE id = $2 AND password_hash = $3",
+                )
+                .bind(to)
+                .bind(user_id)
+                .bind(from)
+                .execute(&self.pool)
+                .await?;
                 Ok(())
+            }
+
+            async fn change_password(
+                &self,
+                user_id: &str,
+                hash: &str,
+                keep: Option<&str>,
+            ) -> StoreResult<bool> {
+                let mut tx = self.pool.begin().await?;
+                let changed = sqlx::query(
+                    "UPDATE users SET password_hash = $1,
+                     credential_generation = credential_generation + 1 WHERE id = $2",
+                )
+                .bind(hash)
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?;
+                if changed.rows_affected() != 1 {
+                    return Ok(false);
+                }
+                if let Some(sid) = keep {
+                    sqlx::query(
+                        "UPDATE sessions SET credential_generation =
+                         (SELECT credential_generation FROM users WHERE id = $1)
+                         WHERE id = $2 AND user_id = $1",
+                    )
+                    .bind(user_id)
+                    .bind(sid)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
+                Ok(true)
             }
 
             async fn set_user_disabled(&self, user_id: &str, disabled: bool) -> StoreResult<bool> {
@@ -147,11 +214,14 @@ macro_rules! impl_store {
                 Ok(result.rows_affected() == 1)
             }
 
-            async fn create_session(&self, session: NewSession) -> StoreResult<()> {
+            async fn create_session(&self, session: NewSession) -> StoreResult<bool> {
                 let mut tx = self.pool.begin().await?;
-                sqlx::query(
-                    "INSERT INTO sessions (id, user_id, client_id, scope, nonce, created_at, expires_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                let created = sqlx::query(
+                    "INSERT INTO sessions (id, user_id, client_id, scope, nonce, created_at,
+                         expires_at, last_used_at, user_agent, ip, credential_generation)
+                     SELECT $1, $2, $3, $4, $5, $6, $7, $6, $8, $9, $10
+                     WHERE EXISTS (SELECT 1 FROM users
+                                   WHERE id = $2 AND credential_generation = $10)",
                 )
                 .bind(&session.id)
                 .bind(&session.user_id)
@@ -160,8 +230,14 @@ macro_rules! impl_store {
                 .bind(&session.nonce)
                 .bind(session.created_at)
                 .bind(session.expires_at)
+                .bind(&session.client.user_agent)
+                .bind(&session.client.ip)
+                .bind(session.credential_generation)
                 .execute(&mut *tx)
                 .await?;
+                if created.rows_affected() != 1 {
+                    return Ok(false);
+                }
                 sqlx::query(
                     "INSERT INTO refresh_tokens (token_hash, session_id, generation, issued_at)
                      VALUES ($1, $2, 0, $3)",
@@ -172,13 +248,29 @@ macro_rules! impl_store {
                 .execute(&mut *tx)
                 .await?;
                 tx.commit().await?;
-                Ok(())
+                Ok(true)
             }
 
             async fn session(&self, sid: &str) -> StoreResult<Option<Session>> {
                 Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql::session_by_id()))
                     .bind(sid)
                     .fetch_optional(&self.pool)
+                    .await?)
+            }
+
+            async fn live_sessions(
+                &self,
+                user_id: &str,
+                now: i64,
+                idle_before: i64,
+                limit: u32,
+            ) -> StoreResult<Vec<Session>> {
+                Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql::live_sessions()))
+                    .bind(user_id)
+                    .bind(now)
+                    .bind(idle_before)
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
                     .await?)
             }
 
@@ -205,15 +297,22 @@ macro_rules! impl_store {
                 from: i64,
                 next_hash: &[u8],
                 now_ms: i64,
+                client: &SessionClient,
             ) -> StoreResult<bool> {
                 let mut tx = self.pool.begin().await?;
                 let moved = sqlx::query(
-                    "UPDATE sessions SET generation = generation + 1, rotated_ms = $1
-                     WHERE id = $2 AND generation = $3 AND revoked_at IS NULL",
+                    "UPDATE sessions SET generation = generation + 1, rotated_ms = $1,
+                         last_used_at = $4, user_agent = $5, ip = $6
+                     WHERE id = $2 AND generation = $3 AND revoked_at IS NULL
+                       AND credential_generation =
+                           (SELECT credential_generation FROM users WHERE id = sessions.user_id)",
                 )
                 .bind(now_ms)
                 .bind(sid)
                 .bind(from)
+                .bind(now_ms.div_euclid(1000))
+                .bind(&client.user_agent)
+                .bind(&client.ip)
                 .execute(&mut *tx)
                 .await?;
                 if moved.rows_affected() != 1 {
@@ -240,18 +339,16 @@ macro_rules! impl_store {
                 now: i64,
                 exp: i64,
             ) -> StoreResult<Vec<String>> {
-                let (column, value) = match target {
-                    SessionTarget::One(sid) => ("id", sid),
-                    SessionTarget::AllOfUser(user_id) => ("user_id", user_id),
-                };
+                let (sql, first, second) = sql::revoke_sessions(target);
                 let mut tx = self.pool.begin().await?;
-                let sids: Vec<String> =
-                    sqlx::query_scalar(sqlx::AssertSqlSafe(sql::revoke_sessions(column)))
-                        .bind(now)
-                        .bind(reason)
-                        .bind(value)
-                        .fetch_all(&mut *tx)
-                        .await?;
+                let mut query = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                    .bind(now)
+                    .bind(reason)
+                    .bind(first);
+                if let Some(second) = second {
+                    query = query.bind(second);
+                }
+                let sids: Vec<String> = query.fetch_all(&mut *tx).await?;
                 if !sids.is_empty() {
                     if let Some(lock) = FEED_LOCK {
                         sqlx::query(lock).execute(&mut *tx).await?;

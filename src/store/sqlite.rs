@@ -8,7 +8,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 
 use super::{
     Client, NewSession, NewUser, PoolSettings, Pruned, Revocation, RevocationRow, Session,
-    SessionTarget, StoreError, StoreResult, User, sql,
+    SessionClient, SessionTarget, StoreError, StoreResult, User, sql,
 };
 
 /// SQLite serialises writers already: feed positions commit in order.

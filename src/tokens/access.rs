@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use signet_guard::verify::{Claims, KeySet, NoCustomClaims, TokenError, Validator};
 
+use crate::clock::SharedClock;
 use crate::keys::KeyRing;
 
 /// Media type of RFC 9068 tokens, in the `typ` header.
@@ -58,11 +59,12 @@ pub struct SignError(#[from] jsonwebtoken::errors::Error);
 pub struct AccessTokens {
     issuer: String,
     ttl: Duration,
+    clock: SharedClock,
 }
 
 impl AccessTokens {
-    pub fn new(issuer: String, ttl: Duration) -> Self {
-        Self { issuer, ttl }
+    pub fn new(issuer: String, ttl: Duration, clock: SharedClock) -> Self {
+        Self { issuer, ttl, clock }
     }
 
     /// Signs a token for `grant` with the ring's active key.
@@ -71,7 +73,7 @@ impl AccessTokens {
         let mut header = Header::new(key.alg);
         header.typ = Some(TOKEN_TYPE.to_owned());
         header.kid = Some(key.kid.clone());
-        let now = chrono::Utc::now().timestamp();
+        let now = self.clock.now();
         let ttl = i64::try_from(self.ttl.as_secs()).unwrap_or(i64::MAX);
         let exp = now
             .saturating_add(ttl)

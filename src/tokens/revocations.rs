@@ -71,6 +71,7 @@ impl Revocations {
         let exp = now.saturating_add(ttl);
         let sids = self.store.revoke_sessions(target, reason, now, exp).await?;
         if !sids.is_empty() {
+            crate::telemetry::sessions_ended(reason, sids.len());
             self.publish().await?;
         }
         Ok(sids)

@@ -494,3 +494,67 @@ async fn client_token_status(server: &TestServer, id: &str, secret: &str) -> u16
         .status()
         .as_u16()
 }
+
+#[tokio::test]
+async fn sessions_list_and_revoke() {
+    let server = TestServer::start().await;
+    let kept = server.user_tokens("ada@example.com").await;
+    let (_, ended) = server.login("ada@example.com", PASSWORD).await;
+    server.user_tokens("bob@example.com").await;
+    let sid = |tokens: &serde_json::Value| {
+        let (_, claims) = common::decode_parts(tokens["access_token"].as_str().unwrap());
+        claims["sid"].as_str().unwrap().to_owned()
+    };
+
+    let output = signet(&server.path())
+        .args(["sessions", "list", "Ada@Example.com"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let mut listed: Vec<String> = stdout
+        .lines()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
+        .map(|entry| entry["sid"].as_str().unwrap().to_owned())
+        .collect();
+    listed.sort();
+    let mut expected = vec![sid(&kept), sid(&ended)];
+    expected.sort();
+    assert_eq!(listed, expected, "ada's sessions only: {stdout}");
+    for secret in ["access_token", "refresh_token"] {
+        assert!(!stdout.contains(kept[secret].as_str().unwrap()));
+    }
+
+    let output = signet(&server.path())
+        .args(["sessions", "revoke", &sid(&ended)])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let refresh = client()
+        .post(server.url("/oauth2/token"))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", ended["refresh_token"].as_str().unwrap()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refresh.status(), 400);
+    let userinfo = client()
+        .get(server.url("/v1/userinfo"))
+        .bearer_auth(ended["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(userinfo.status(), 401, "its access token is revoked too");
+
+    for args in [
+        ["sessions", "revoke", sid(&ended).as_str()],
+        ["sessions", "list", "nobody@example.com"],
+    ] {
+        let output = signet(&server.path()).args(args).output().unwrap();
+        assert_eq!(output.status.code(), Some(1), "{args:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    }
+}

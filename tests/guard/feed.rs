@@ -12,7 +12,7 @@ use crate::{
 };
 
 /// The 2 s of the requirement.
-const LIMIT: Duration = Duration::from_secs(2);
+pub const LIMIT: Duration = Duration::from_secs(2);
 const POLL: Duration = Duration::from_millis(50);
 
 async fn logout(server: &TestServer, token: &str) {
@@ -38,7 +38,7 @@ async fn revoke(server: &TestServer, token: &str) {
 /// Runs `act` (a revocation at Signet), then polls the guard every 50 ms
 /// until it refuses `token` as revoked; returns the time from the start of
 /// `act`, or panics after 5 s.
-async fn time_to_refusal(guard: &Guard, token: &str, act: impl AsyncFnOnce()) -> Duration {
+pub async fn time_to_refusal(guard: &Guard, token: &str, act: impl AsyncFnOnce()) -> Duration {
     assert_eq!(verify(guard, token).await, Ok(()), "valid before");
     let start = Instant::now();
     act().await;

@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use signet::store::{
-    Client, NewSession, NewUser, PoolSettings, RevocationKind, SessionTarget, Store, StoreError,
+    Client, NewSession, NewUser, PoolSettings, RevocationKind, SessionClient, SessionTarget, Store,
+    StoreError,
 };
 
 const POOL: PoolSettings = PoolSettings {
@@ -87,6 +88,9 @@ store_tests!(
     only_one_advance_wins,
     revoking_sessions_lists_them,
     the_feed_is_ordered_and_pruned,
+    sessions_record_their_use_and_list_live_ones,
+    revocation_targets_stay_within_the_user,
+    a_password_change_moves_the_credential_generation,
 );
 
 fn new_user(email: &str) -> NewUser {
@@ -116,7 +120,21 @@ async fn users(store: Arc<dyn Store>) {
     assert_eq!(store.user_by_id(&ada.id).await.unwrap(), Some(ada.clone()));
     assert_eq!(store.user_by_email("bob@example.com").await.unwrap(), None);
     store
-        .update_password_hash(&ada.id, "$argon2id$new")
+        .update_password_hash(&ada.id, "$argon2id$other", "$argon2id$lost")
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .user_by_id(&ada.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .password_hash,
+        "$argon2id$dummy",
+        "an upgrade of a hash that changed meanwhile does nothing"
+    );
+    store
+        .update_password_hash(&ada.id, "$argon2id$dummy", "$argon2id$new")
         .await
         .unwrap();
     assert!(store.set_user_disabled(&ada.id, true).await.unwrap());
@@ -147,24 +165,33 @@ async fn clients(store: Arc<dyn Store>) {
     assert_eq!(store.client("c1").await.unwrap(), None);
 }
 
+fn new_session(user_id: &str, token: &[u8]) -> NewSession {
+    NewSession {
+        id: uuid::Uuid::new_v4().to_string(),
+        user_id: user_id.into(),
+        client_id: "signet".into(),
+        scope: "read".into(),
+        nonce: vec![1; 16],
+        created_at: 100,
+        expires_at: 4_000_000_000,
+        first_token_hash: token.to_vec(),
+        credential_generation: 0,
+        client: SessionClient::default(),
+    }
+}
+
 async fn session_for(store: &Arc<dyn Store>, email: &str, token: &[u8]) -> (String, String) {
     let user = store.create_user(new_user(email)).await.unwrap();
-    let sid = uuid::Uuid::new_v4().to_string();
-    store
-        .create_session(NewSession {
-            id: sid.clone(),
-            user_id: user.id.clone(),
-            client_id: "signet".into(),
-            scope: "read".into(),
-            nonce: vec![1; 16],
-            created_at: 100,
-            expires_at: 4_000_000_000,
-            first_token_hash: token.to_vec(),
-        })
-        .await
-        .unwrap();
+    let session = new_session(&user.id, token);
+    let sid = session.id.clone();
+    assert!(store.create_session(session).await.unwrap());
     (user.id, sid)
 }
+
+const SEEN: fn() -> SessionClient = || SessionClient {
+    user_agent: Some("curl/8".into()),
+    ip: Some("203.0.113.0/24".into()),
+};
 
 async fn sessions_and_refresh_tokens(store: Arc<dyn Store>) {
     let (user, sid) = session_for(&store, "ada@example.com", b"hash-0").await;
@@ -178,13 +205,13 @@ async fn sessions_and_refresh_tokens(store: Arc<dyn Store>) {
 
     assert!(
         store
-            .advance_session(&sid, 0, b"hash-1", 5_000)
+            .advance_session(&sid, 0, b"hash-1", 5_000, &SEEN())
             .await
             .unwrap()
     );
     assert!(
         !store
-            .advance_session(&sid, 0, b"hash-x", 5_001)
+            .advance_session(&sid, 0, b"hash-x", 5_001, &SEEN())
             .await
             .unwrap(),
         "stale generation"
@@ -206,7 +233,7 @@ async fn only_one_advance_wins(store: Arc<dyn Store>) {
         let sid = sid.clone();
         tokio::spawn(async move {
             store
-                .advance_session(&sid, 0, format!("race-{i}-next").as_bytes(), 1)
+                .advance_session(&sid, 0, format!("race-{i}-next").as_bytes(), 1, &SEEN())
                 .await
         })
     });
@@ -222,20 +249,9 @@ async fn only_one_advance_wins(store: Arc<dyn Store>) {
 
 async fn revoking_sessions_lists_them(store: Arc<dyn Store>) {
     let (user, one) = session_for(&store, "ada@example.com", b"r-1").await;
-    let two = uuid::Uuid::new_v4().to_string();
-    store
-        .create_session(NewSession {
-            id: two.clone(),
-            user_id: user.clone(),
-            client_id: "signet".into(),
-            scope: String::new(),
-            nonce: vec![2; 16],
-            created_at: 100,
-            expires_at: 4_000_000_000,
-            first_token_hash: b"r-2".to_vec(),
-        })
-        .await
-        .unwrap();
+    let second = new_session(&user, b"r-2");
+    let two = second.id.clone();
+    assert!(store.create_session(second).await.unwrap());
     let before = store.latest_revocation().await.unwrap();
     let revoked = store
         .revoke_sessions(SessionTarget::One(&one), "logout", 10, 99)
@@ -246,7 +262,7 @@ async fn revoking_sessions_lists_them(store: Arc<dyn Store>) {
     assert!(!store.is_revoked("no-such-jti", Some(&two)).await.unwrap());
     assert!(
         !store
-            .advance_session(&one, 0, b"r-1-next", 1)
+            .advance_session(&one, 0, b"r-1-next", 1, &SEEN())
             .await
             .unwrap(),
         "revoked sessions do not rotate"
@@ -314,4 +330,165 @@ async fn the_feed_is_ordered_and_pruned(store: Arc<dyn Store>) {
         newest.last().unwrap().seq > all[2].seq,
         "positions are never reused"
     );
+}
+
+async fn sessions_record_their_use_and_list_live_ones(store: Arc<dyn Store>) {
+    let (user, sid) = session_for(&store, "ada@example.com", b"u-0").await;
+    let session = store.session(&sid).await.unwrap().unwrap();
+    assert_eq!(
+        (session.last_used_at, session.user_agent, session.ip),
+        (100, None, None),
+        "login time and client recorded at creation"
+    );
+    assert!(
+        store
+            .advance_session(&sid, 0, b"u-1", 250_900, &SEEN())
+            .await
+            .unwrap()
+    );
+    let session = store.session(&sid).await.unwrap().unwrap();
+    assert_eq!(session.last_used_at, 250);
+    assert_eq!(session.user_agent.as_deref(), Some("curl/8"));
+    assert_eq!(session.ip.as_deref(), Some("203.0.113.0/24"));
+
+    let mut ended = new_session(&user, b"u-ended");
+    ended.expires_at = 300;
+    assert!(store.create_session(ended).await.unwrap());
+    let idle = new_session(&user, b"u-idle");
+    let idle_sid = idle.id.clone();
+    assert!(store.create_session(idle).await.unwrap());
+    let revoked = new_session(&user, b"u-revoked");
+    let revoked_sid = revoked.id.clone();
+    assert!(store.create_session(revoked).await.unwrap());
+    store
+        .revoke_sessions(SessionTarget::One(&revoked_sid), "logout", 1, 2)
+        .await
+        .unwrap();
+    let (_, bob_sid) = session_for(&store, "bob@example.com", b"u-bob").await;
+
+    // At 400, with sessions unused since 200 counted idle: only `sid` (used
+    // at 250) is live; the expired, idle, revoked and bob's ones are not.
+    let live = store.live_sessions(&user, 400, 200, 100).await.unwrap();
+    assert_eq!(live.iter().map(|s| &s.id).collect::<Vec<_>>(), vec![&sid]);
+    let live = store.live_sessions(&user, 200, 0, 100).await.unwrap();
+    let mut ids: Vec<_> = live.iter().map(|s| s.id.clone()).collect();
+    assert_eq!(ids[0], sid, "most recently used first");
+    ids.sort();
+    let mut expected = vec![sid.clone(), idle_sid];
+    expected.extend(
+        live.iter()
+            .find(|s| s.expires_at == 300)
+            .map(|s| s.id.clone()),
+    );
+    expected.sort();
+    assert_eq!(ids, expected);
+    assert!(!ids.contains(&bob_sid));
+    assert_eq!(
+        store.live_sessions(&user, 200, 0, 1).await.unwrap().len(),
+        1
+    );
+}
+
+async fn revocation_targets_stay_within_the_user(store: Arc<dyn Store>) {
+    let (ada, one) = session_for(&store, "ada@example.com", b"t-1").await;
+    let second = new_session(&ada, b"t-2");
+    let two = second.id.clone();
+    assert!(store.create_session(second).await.unwrap());
+    let (bob, bobs) = session_for(&store, "bob@example.com", b"t-bob").await;
+
+    let target = SessionTarget::OneOfUser {
+        sid: &bobs,
+        user_id: &ada,
+    };
+    let revoked = store
+        .revoke_sessions(target, "revoked", 1, 99)
+        .await
+        .unwrap();
+    assert!(revoked.is_empty(), "another user's session is not touched");
+    assert_eq!(
+        store.session(&bobs).await.unwrap().unwrap().revoked_at,
+        None
+    );
+
+    let target = SessionTarget::OthersOfUser {
+        user_id: &ada,
+        keep: &one,
+    };
+    let revoked = store
+        .revoke_sessions(target, "revoked", 1, 99)
+        .await
+        .unwrap();
+    assert_eq!(revoked, vec![two.clone()]);
+    let target = SessionTarget::OneOfUser {
+        sid: &one,
+        user_id: &ada,
+    };
+    let revoked = store
+        .revoke_sessions(target, "revoked", 2, 99)
+        .await
+        .unwrap();
+    assert_eq!(revoked, vec![one.clone()]);
+    let target = SessionTarget::OthersOfUser {
+        user_id: &bob,
+        keep: "none",
+    };
+    let revoked = store
+        .revoke_sessions(target, "revoked", 3, 99)
+        .await
+        .unwrap();
+    assert_eq!(revoked, vec![bobs]);
+}
+
+async fn a_password_change_moves_the_credential_generation(store: Arc<dyn Store>) {
+    let (user, kept) = session_for(&store, "ada@example.com", b"g-0").await;
+    let second = new_session(&user, b"g-other");
+    let other = second.id.clone();
+    assert!(store.create_session(second).await.unwrap());
+
+    assert!(
+        store
+            .change_password(&user, "$argon2id$changed", Some(&kept))
+            .await
+            .unwrap()
+    );
+    assert!(!store.change_password("nobody", "x", None).await.unwrap());
+    let reread = store.user_by_id(&user).await.unwrap().unwrap();
+    assert_eq!(
+        (reread.password_hash.as_str(), reread.credential_generation),
+        ("$argon2id$changed", 1)
+    );
+    let session = |sid: String| {
+        let store = store.clone();
+        async move { store.session(&sid).await.unwrap().unwrap() }
+    };
+    assert_eq!(session(kept.clone()).await.credential_generation, 1);
+    assert_eq!(session(other.clone()).await.credential_generation, 0);
+
+    // Sessions of the old generation neither rotate nor start.
+    assert!(
+        !store
+            .advance_session(&other, 0, b"g-other-1", 1, &SEEN())
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .advance_session(&kept, 0, b"g-1", 1, &SEEN())
+            .await
+            .unwrap()
+    );
+    let stale = new_session(&user, b"g-stale");
+    let stale_sid = stale.id.clone();
+    assert!(!store.create_session(stale).await.unwrap());
+    assert!(store.session(&stale_sid).await.unwrap().is_none());
+    assert!(
+        store
+            .session_by_refresh(b"g-stale")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let mut current = new_session(&user, b"g-new");
+    current.credential_generation = 1;
+    assert!(store.create_session(current).await.unwrap());
 }
