@@ -92,7 +92,7 @@ impl Services {
         );
         let services = Arc::new(Services {
             accounts: Accounts::new(store.clone(), hasher.clone()),
-            clients: Clients::new(store.clone()),
+            clients: Clients::new(store.clone(), revocations.clone()),
             throttle: Throttle::new(config.throttle),
             access_tokens,
             hasher,

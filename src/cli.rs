@@ -15,7 +15,7 @@ use crate::auth::passwords::Hasher;
 use crate::config::Config;
 use crate::config::SigningAlg;
 use crate::keys::{self, KeyRing, Rotation};
-use crate::store;
+use crate::store::{self, Store};
 use crate::tokens::revocations::Revocations;
 
 #[derive(Parser)]
@@ -80,7 +80,7 @@ pub enum ClientsCommand {
     },
     /// List clients (never their secrets).
     List,
-    /// Remove a client: its credentials stop working at once.
+    /// Remove a client: its credentials and the tokens it was issued stop working at once.
     Remove { client_id: String },
 }
 
@@ -232,18 +232,23 @@ async fn add_user(
     Ok(())
 }
 
-async fn disable_user(config: Config, email: &str) -> Result<(), CliError> {
-    let store = store::open(&config.database_url, config.pool_settings())
-        .await
-        .map_err(failed)?;
-    let hasher = Hasher::new(config.argon2, 1).map_err(failed)?;
-    let revocations = Revocations::new(
+/// The revocation list, for commands that revoke.
+async fn revocations(config: &Config, store: &Arc<dyn Store>) -> Result<Revocations, CliError> {
+    Revocations::new(
         store.clone(),
         config.revocation_settings(),
         tokio_util::sync::CancellationToken::new(),
     )
     .await
-    .map_err(failed)?;
+    .map_err(failed)
+}
+
+async fn disable_user(config: Config, email: &str) -> Result<(), CliError> {
+    let store = store::open(&config.database_url, config.pool_settings())
+        .await
+        .map_err(failed)?;
+    let hasher = Hasher::new(config.argon2, 1).map_err(failed)?;
+    let revocations = revocations(&config, &store).await?;
     let accounts = Accounts::new(store, Arc::new(hasher));
     match accounts
         .disable(email, &revocations)
@@ -265,7 +270,7 @@ async fn clients(config: Config, command: ClientsCommand) -> Result<(), CliError
     let store = store::open(&config.database_url, config.pool_settings())
         .await
         .map_err(failed)?;
-    let clients = Clients::new(store);
+    let clients = Clients::new(store.clone(), Arc::new(revocations(&config, &store).await?));
     match command {
         ClientsCommand::Add {
             name,

@@ -62,6 +62,8 @@ pub struct NewSession {
     pub expires_at: i64,
     /// SHA-256 of the first refresh token (generation 0).
     pub first_token_hash: Vec<u8>,
+    /// `exp` of the first access token.
+    pub access_exp: i64,
 }
 
 /// A session as stored.
@@ -80,6 +82,19 @@ pub struct Session {
     pub rotated_ms: i64,
     pub revoked_at: Option<i64>,
     pub revoked_reason: Option<String>,
+    /// Latest `exp` of an access token issued for the session (`None`:
+    /// not recorded, so [`Session::access_bound`] falls back to its end).
+    pub access_exp: Option<i64>,
+}
+
+impl Session {
+    /// No access token of this session expires after this, so a `sid`
+    /// revocation kept until then covers all of them.
+    pub fn access_bound(&self) -> i64 {
+        self.access_exp
+            .unwrap_or(self.expires_at)
+            .min(self.expires_at)
+    }
 }
 
 /// Which sessions to revoke.
@@ -151,6 +166,7 @@ pub struct Revocation {
 pub struct Pruned {
     pub sessions: u64,
     pub revocations: u64,
+    pub client_tokens: u64,
 }
 
 /// Failures every backend reports the same way.
@@ -217,8 +233,15 @@ pub trait Store: Send + Sync + 'static {
     async fn create_client(&self, client: Client) -> StoreResult<()>;
     async fn client(&self, id: &str) -> StoreResult<Option<Client>>;
     async fn clients(&self) -> StoreResult<Vec<Client>>;
-    /// `false` when there was no such client.
-    async fn remove_client(&self, id: &str) -> StoreResult<bool>;
+    /// Removes a client and lists every access token it was issued (see
+    /// [`Store::record_client_token`]) by `jti` on the revocation list, in
+    /// one transaction. The number of tokens revoked; `None` when there was
+    /// no such client.
+    async fn remove_client(&self, id: &str) -> StoreResult<Option<u64>>;
+    /// Remembers an access token issued to a client until its `exp`;
+    /// `false` when the client no longer exists (removed meanwhile), in
+    /// which case the token must not be handed out.
+    async fn record_client_token(&self, client_id: &str, jti: &str, exp: i64) -> StoreResult<bool>;
 
     /// Starts a session together with its first refresh token.
     async fn create_session(&self, session: NewSession) -> StoreResult<()>;
@@ -226,23 +249,25 @@ pub trait Store: Send + Sync + 'static {
     /// The session a refresh token belongs to, and the token's generation.
     async fn session_by_refresh(&self, token_hash: &[u8]) -> StoreResult<Option<(Session, i64)>>;
     /// Atomically moves a live session from generation `from` to `from + 1`
-    /// and records the new token's hash; `false` when another request (or a
-    /// revocation) got there first.
+    /// and records the new token's hash and the `exp` of the access token
+    /// about to be issued with it (raising the session's `access_exp`);
+    /// `false` when another request (or a revocation) got there first.
     async fn advance_session(
         &self,
         sid: &str,
         from: i64,
         next_hash: &[u8],
         now_ms: i64,
+        access_exp: i64,
     ) -> StoreResult<bool>;
-    /// Revokes live sessions and lists each `sid` (with `exp`) on the
-    /// revocation list, in one transaction. Returns the sids revoked.
+    /// Revokes live sessions and lists each `sid` on the revocation list
+    /// until the latest `exp` of its access tokens ([`Session::access_bound`]),
+    /// in one transaction. Returns the sids revoked.
     async fn revoke_sessions(
         &self,
         target: SessionTarget<'_>,
         reason: &str,
         now: i64,
-        exp: i64,
     ) -> StoreResult<Vec<String>>;
     /// Lists an access token's `jti` until `exp`.
     async fn revoke_token(&self, jti: &str, exp: i64) -> StoreResult<()>;
@@ -259,7 +284,8 @@ pub trait Store: Send + Sync + 'static {
     async fn count_revocations(&self) -> StoreResult<i64>;
     /// Highest feed position ever assigned (0 when none).
     async fn latest_revocation(&self) -> StoreResult<i64>;
-    /// Deletes sessions that ended before `ended` and entries that expired before `horizon`.
+    /// Deletes sessions that ended before `ended`, and entries and client
+    /// tokens that expired before `horizon`.
     async fn prune(&self, ended: i64, horizon: i64) -> StoreResult<Pruned>;
 }
 

@@ -10,7 +10,7 @@ const USER_COLUMNS: &str =
 const CLIENT_COLUMNS: &str =
     "SELECT id, name, secret_hash, scope, audience, created_at FROM clients";
 const SESSION_COLUMNS: &str = "s.id, s.user_id, s.client_id, s.scope, s.nonce, s.created_at, \
-     s.expires_at, s.generation, s.rotated_ms, s.revoked_at, s.revoked_reason";
+     s.expires_at, s.generation, s.rotated_ms, s.revoked_at, s.revoked_reason, s.access_exp";
 
 pub(super) fn users_where(condition: &str) -> String {
     format!("{USER_COLUMNS} WHERE {condition}")
@@ -32,10 +32,12 @@ pub(super) fn session_by_refresh() -> String {
     )
 }
 
+/// Returns each revoked sid with the latest `exp` of its access tokens.
 pub(super) fn revoke_sessions(column: &str) -> String {
     format!(
         "UPDATE sessions SET revoked_at = $1, revoked_reason = $2
-         WHERE {column} = $3 AND revoked_at IS NULL RETURNING id"
+         WHERE {column} = $3 AND revoked_at IS NULL
+         RETURNING id, COALESCE(access_exp, expires_at)"
     )
 }
 
@@ -139,19 +141,63 @@ macro_rules! impl_store {
                     .await?)
             }
 
-            async fn remove_client(&self, id: &str) -> StoreResult<bool> {
-                let result = sqlx::query("DELETE FROM clients WHERE id = $1")
+            async fn remove_client(&self, id: &str) -> StoreResult<Option<u64>> {
+                let mut tx = self.pool.begin().await?;
+                // Deleted first: the row lock makes a racing issuance wait,
+                // then fail its foreign-key check (client_tokens).
+                let removed = sqlx::query("DELETE FROM clients WHERE id = $1")
                     .bind(id)
-                    .execute(&self.pool)
+                    .execute(&mut *tx)
                     .await?;
-                Ok(result.rows_affected() == 1)
+                if removed.rows_affected() == 0 {
+                    return Ok(None);
+                }
+                if let Some(lock) = FEED_LOCK {
+                    sqlx::query(lock).execute(&mut *tx).await?;
+                }
+                let revoked = sqlx::query(
+                    "INSERT INTO revocations (kind, value, exp)
+                     SELECT 'jti', jti, exp FROM client_tokens WHERE client_id = $1
+                     ON CONFLICT (kind, value) DO NOTHING",
+                )
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query("DELETE FROM client_tokens WHERE client_id = $1")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(Some(revoked.rows_affected()))
+            }
+
+            async fn record_client_token(
+                &self,
+                client_id: &str,
+                jti: &str,
+                exp: i64,
+            ) -> StoreResult<bool> {
+                let recorded = sqlx::query(
+                    "INSERT INTO client_tokens (jti, client_id, exp) VALUES ($1, $2, $3)",
+                )
+                .bind(jti)
+                .bind(client_id)
+                .bind(exp)
+                .execute(&self.pool)
+                .await;
+                match recorded {
+                    Ok(_) => Ok(true),
+                    Err(sqlx::Error::Database(db)) if db.is_foreign_key_violation() => Ok(false),
+                    Err(error) => Err(error.into()),
+                }
             }
 
             async fn create_session(&self, session: NewSession) -> StoreResult<()> {
                 let mut tx = self.pool.begin().await?;
                 sqlx::query(
-                    "INSERT INTO sessions (id, user_id, client_id, scope, nonce, created_at, expires_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    "INSERT INTO sessions
+                     (id, user_id, client_id, scope, nonce, created_at, expires_at, access_exp)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
                 )
                 .bind(&session.id)
                 .bind(&session.user_id)
@@ -160,6 +206,7 @@ macro_rules! impl_store {
                 .bind(&session.nonce)
                 .bind(session.created_at)
                 .bind(session.expires_at)
+                .bind(session.access_exp)
                 .execute(&mut *tx)
                 .await?;
                 sqlx::query(
@@ -205,15 +252,21 @@ macro_rules! impl_store {
                 from: i64,
                 next_hash: &[u8],
                 now_ms: i64,
+                access_exp: i64,
             ) -> StoreResult<bool> {
                 let mut tx = self.pool.begin().await?;
+                // Only ever raised: a token issued under a longer lifetime
+                // stays covered. NULL (not recorded) stays NULL.
                 let moved = sqlx::query(
-                    "UPDATE sessions SET generation = generation + 1, rotated_ms = $1
+                    "UPDATE sessions SET generation = generation + 1, rotated_ms = $1,
+                     access_exp = CASE WHEN access_exp IS NULL OR access_exp >= $4
+                                       THEN access_exp ELSE $4 END
                      WHERE id = $2 AND generation = $3 AND revoked_at IS NULL",
                 )
                 .bind(now_ms)
                 .bind(sid)
                 .bind(from)
+                .bind(access_exp)
                 .execute(&mut *tx)
                 .await?;
                 if moved.rows_affected() != 1 {
@@ -238,26 +291,25 @@ macro_rules! impl_store {
                 target: SessionTarget<'_>,
                 reason: &str,
                 now: i64,
-                exp: i64,
             ) -> StoreResult<Vec<String>> {
                 let (column, value) = match target {
                     SessionTarget::One(sid) => ("id", sid),
                     SessionTarget::AllOfUser(user_id) => ("user_id", user_id),
                 };
                 let mut tx = self.pool.begin().await?;
-                let sids: Vec<String> =
-                    sqlx::query_scalar(sqlx::AssertSqlSafe(sql::revoke_sessions(column)))
+                let revoked: Vec<(String, i64)> =
+                    sqlx::query_as(sqlx::AssertSqlSafe(sql::revoke_sessions(column)))
                         .bind(now)
                         .bind(reason)
                         .bind(value)
                         .fetch_all(&mut *tx)
                         .await?;
-                if !sids.is_empty() {
+                if !revoked.is_empty() {
                     if let Some(lock) = FEED_LOCK {
                         sqlx::query(lock).execute(&mut *tx).await?;
                     }
                 }
-                for sid in &sids {
+                for (sid, exp) in &revoked {
                     sqlx::query(sql::INSERT_REVOCATION)
                         .bind("sid")
                         .bind(sid)
@@ -266,7 +318,7 @@ macro_rules! impl_store {
                         .await?;
                 }
                 tx.commit().await?;
-                Ok(sids)
+                Ok(revoked.into_iter().map(|(sid, _)| sid).collect())
             }
 
             async fn revoke_token(&self, jti: &str, exp: i64) -> StoreResult<()> {
@@ -337,9 +389,15 @@ macro_rules! impl_store {
                     .execute(&self.pool)
                     .await?
                     .rows_affected();
+                let client_tokens = sqlx::query("DELETE FROM client_tokens WHERE exp < $1")
+                    .bind(horizon)
+                    .execute(&self.pool)
+                    .await?
+                    .rows_affected();
                 Ok(Pruned {
                     sessions,
                     revocations,
+                    client_tokens,
                 })
             }
         }

@@ -108,6 +108,7 @@ impl Sessions {
             rotated_ms: 0,
             revoked_at: None,
             revoked_reason: None,
+            access_exp: None,
         };
         let refresh_token = self.refresh.derive(&session.id, &session.nonce, 0);
         let pair = self.pair(keys, &session, refresh_token, None)?;
@@ -121,6 +122,7 @@ impl Sessions {
                 nonce: session.nonce,
                 created_at: session.created_at,
                 expires_at: session.expires_at,
+                access_exp: pair.access.exp,
             })
             .await?;
         Ok(pair)
@@ -158,11 +160,13 @@ impl Sessions {
                 let narrowed = narrowed.clone().map_err(|_| SessionError::ScopeExceeded)?;
                 let now_ms = chrono::Utc::now().timestamp_millis();
                 let hash = refresh::hash(&successor);
+                let exp = self.access.expiry(now_ms / 1000, Some(session.expires_at));
                 if self
                     .store
-                    .advance_session(&session.id, generation, &hash, now_ms)
+                    .advance_session(&session.id, generation, &hash, now_ms, exp)
                     .await?
                 {
+                    session.access_exp = session.access_exp.map(|recorded| recorded.max(exp));
                     return self.pair(keys, &session, successor, narrowed);
                 }
                 // Lost a race (or a revocation landed): decide on fresh state.
@@ -189,12 +193,13 @@ impl Sessions {
     }
 
     /// Revokes the session a refresh token belongs to (RFC 7009); unknown
-    /// tokens are ignored.
+    /// tokens and revoked sessions are ignored (no write).
     pub async fn revoke_refresh(&self, token: &str) -> Result<(), SessionError> {
         if token.len() > MAX_TOKEN_LEN {
             return Ok(());
         }
-        if let Some((session, _)) = self.store.session_by_refresh(&refresh::hash(token)).await? {
+        let found = self.store.session_by_refresh(&refresh::hash(token)).await?;
+        if let Some((session, _)) = found.filter(|(s, _)| s.revoked_at.is_none()) {
             self.revocations
                 .revoke_sessions(SessionTarget::One(&session.id), reason::REVOKED)
                 .await?;
@@ -256,7 +261,9 @@ impl Sessions {
             scope: scope.clone(),
             client_id: session.client_id.clone(),
             sid: Some(session.id.clone()),
-            not_after: Some(session.expires_at),
+            // Within what the store recorded, so the session's revocation
+            // entry outlives the token (a grace-window re-issue included).
+            not_after: Some(session.access_bound()),
         };
         let access = self.access.mint(keys, &grant)?;
         Ok(TokenPair {

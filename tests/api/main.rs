@@ -10,6 +10,7 @@ mod limits;
 mod login;
 mod openapi;
 mod restart;
+mod revoke;
 mod sessions;
 mod userinfo;
 mod users;
