@@ -38,6 +38,10 @@ pub struct ThrottleConfig {
     /// list, so one account must not be able to grow it without bound.
     pub revoke_per_ip: u32,
     pub revoke_per_session: u32,
+    /// client_credentials grants per client: each token issued is recorded
+    /// until it expires (so removing the client can revoke it), so this
+    /// bounds those records per client.
+    pub tokens_per_client: u32,
     /// Consecutive failures after which the account must wait: 1 s after
     /// this many, doubling with each further failure.
     pub failures_before_backoff: u32,
@@ -55,6 +59,7 @@ impl Default for ThrottleConfig {
             feed_per_ip: 120,
             revoke_per_ip: 60,
             revoke_per_session: 10,
+            tokens_per_client: 120,
             failures_before_backoff: 5,
             max_backoff_secs: 900,
         }
@@ -80,6 +85,7 @@ pub struct Throttle {
     feed_ip: Limiter<IpAddr>,
     revoke_ip: Limiter<IpAddr>,
     revoke_session: Limiter<String>,
+    client_tokens: Limiter<String>,
     failures: Mutex<HashMap<String, Failures>>,
 }
 
@@ -118,6 +124,7 @@ impl Throttle {
             feed_ip: Limiter::per_minute(config.feed_per_ip),
             revoke_ip: Limiter::per_minute(config.revoke_per_ip),
             revoke_session: Limiter::per_minute(config.revoke_per_session),
+            client_tokens: Limiter::per_minute(config.tokens_per_client),
             failures: Mutex::new(HashMap::new()),
         }
     }
@@ -152,6 +159,14 @@ impl Throttle {
     /// come from verified tokens only, so they are Signet's own and bounded.
     pub fn revoke_in_session(&self, id: &str) -> Result<(), Throttled> {
         counted(self.revoke_session.check(&id.to_owned()), "revoke")
+    }
+
+    /// Before a client_credentials grant of an authenticated client.
+    pub fn client_token(&self, client_id: &str) -> Result<(), Throttled> {
+        counted(
+            self.client_tokens.check(&client_id.to_owned()),
+            "client_credentials",
+        )
     }
 
     /// A failed login: past the allowance, each failure doubles the wait.
@@ -200,6 +215,7 @@ impl Throttle {
         }
         self.login_account.retain_recent();
         self.revoke_session.retain_recent();
+        self.client_tokens.retain_recent();
         let horizon = Duration::from_secs(self.config.max_backoff_secs.max(3600));
         if let Ok(mut failures) = self.failures.lock() {
             failures.retain(|_, f| f.last.elapsed() < horizon);

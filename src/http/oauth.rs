@@ -123,6 +123,7 @@ async fn client_credentials_grant(
 ) -> Result<Response, ApiError> {
     let presented = client_auth::presented(headers, request.client_id, request.client_secret)?;
     let client = client_auth::required(state, presented).await?;
+    state.throttle.client_token(&client.id)?;
     let granted = scope::grant(&client.scope, request.scope.as_deref())
         .map_err(|e| ApiError::oauth("invalid_scope", e.to_string()))?;
     let grant = Grant {

@@ -42,6 +42,7 @@ pub fn config_in(dir: &Path) -> Config {
         feed_per_ip: 0,
         revoke_per_ip: 0,
         revoke_per_session: 0,
+        tokens_per_client: 0,
         failures_before_backoff: 1000,
         max_backoff_secs: 1,
     };

@@ -441,3 +441,35 @@ async fn revocations_are_limited_per_address_and_per_session() {
     let response = revoke_from(&server, "10.0.1.9", other["access_token"].as_str().unwrap()).await;
     assert_eq!(response.status(), 200, "another session has its own budget");
 }
+
+/// Each client_credentials token is recorded until it expires (so removing
+/// the client can revoke it): grants are limited per client, which bounds
+/// those records, and one client's budget is not another's.
+#[tokio::test]
+async fn client_credentials_grants_are_limited_per_client() {
+    let server = TestServer::start_with(throttle(|t| t.tokens_per_client = 2)).await;
+    let grant = |id: String, secret: String, ip: &'static str| {
+        let url = server.url("/oauth2/token");
+        async move {
+            client()
+                .post(url)
+                .header("x-forwarded-for", ip)
+                .basic_auth(id, Some(secret))
+                .form(&[("grant_type", "client_credentials")])
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let busy = server.state.clients.add("busy", "", "api").await.unwrap();
+    let calm = server.state.clients.add("calm", "", "api").await.unwrap();
+    for ip in ["10.0.0.1", "10.0.0.2"] {
+        let response = grant(busy.client.id.clone(), busy.secret.clone(), ip).await;
+        assert_eq!(response.status(), 200);
+    }
+    throttled(grant(busy.client.id.clone(), busy.secret.clone(), "10.0.0.3").await).await;
+    let response = grant(calm.client.id.clone(), calm.secret.clone(), "10.0.0.3").await;
+    assert_eq!(response.status(), 200);
+    let wrong = grant(busy.client.id.clone(), "wrong".into(), "10.0.0.4").await;
+    assert_eq!(wrong.status(), 401, "authentication comes first");
+}
