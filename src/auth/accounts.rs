@@ -7,8 +7,7 @@ use secrecy::{ExposeSecret, SecretString};
 use super::passwords::{HashError, Hasher, Verdict};
 use super::{email, policy};
 use crate::store::{NewUser, SessionTarget, Store, StoreError, User};
-use crate::tokens::revocations::Revocations;
-use crate::tokens::sessions::reason;
+use crate::tokens::revocations::{Reason, Revocations};
 
 /// Registration was refused; each reason is safe to show.
 #[derive(Debug, thiserror::Error)]
@@ -119,7 +118,7 @@ impl Accounts {
         };
         self.store.set_user_disabled(&user.id, true).await?;
         revocations
-            .revoke_sessions(SessionTarget::AllOfUser(&user.id), reason::USER_DISABLED)
+            .revoke_sessions(SessionTarget::AllOfUser(&user.id), Reason::UserDisabled)
             .await?;
         tracing::info!(target: "signet::audit", event = "user_disabled", user = %user.id);
         Ok(Some(user))

@@ -9,7 +9,7 @@ use super::extract::Bearer;
 use crate::app::AppState;
 use crate::error::ApiError;
 use crate::store::SessionTarget;
-use crate::tokens::sessions::reason;
+use crate::tokens::revocations::Reason;
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -48,7 +48,7 @@ pub async fn logout(
     if let Some(target) = target {
         state
             .revocations
-            .revoke_sessions(target, reason::LOGOUT)
+            .revoke_sessions(target, Reason::Logout)
             .await?;
     }
     if claims.sid.is_none() {

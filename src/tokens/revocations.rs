@@ -19,6 +19,28 @@ pub const PAGE_LIMIT: u32 = 1000;
 /// its leeway, so an entry pruned sooner would let a revoked token back in.
 pub const MIN_MARGIN: Duration = signet_guard::verify::DEFAULT_LEEWAY;
 
+/// Why sessions were revoked; stored with them (`revoked_reason`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    Logout,
+    /// A rotated refresh token was presented again.
+    Reuse,
+    /// RFC 7009 revocation of one of the session's refresh tokens.
+    Revoked,
+    UserDisabled,
+}
+
+impl Reason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Logout => "logout",
+            Reason::Reuse => "reuse",
+            Reason::Revoked => "revoked",
+            Reason::UserDisabled => "user disabled",
+        }
+    }
+}
+
 /// One answer of the feed.
 pub struct FeedPage {
     pub cursor: i64,
@@ -66,9 +88,12 @@ impl Revocations {
     pub async fn revoke_sessions(
         &self,
         target: SessionTarget<'_>,
-        reason: &str,
+        reason: Reason,
     ) -> StoreResult<Vec<String>> {
-        let sids = self.store.revoke_sessions(target, reason, now()).await?;
+        let sids = self
+            .store
+            .revoke_sessions(target, reason.as_str(), now())
+            .await?;
         if !sids.is_empty() {
             self.publish().await?;
         }

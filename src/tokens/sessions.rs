@@ -8,7 +8,7 @@ use crate::keys::KeyRing;
 use crate::store::{NewSession, Session, SessionTarget, Store, StoreError, User};
 use crate::tokens::access::{AccessToken, AccessTokens, Grant, SignError};
 use crate::tokens::refresh::{self, MAX_TOKEN_LEN, RefreshTokens};
-use crate::tokens::revocations::Revocations;
+use crate::tokens::revocations::{Reason, Revocations};
 use crate::tokens::scope;
 
 /// First-party public client named in password-grant tokens' `client_id`.
@@ -40,14 +40,6 @@ pub enum SessionError {
     Sign(#[from] SignError),
     #[error("no randomness available")]
     Random,
-}
-
-/// Why a session was revoked, as stored.
-pub mod reason {
-    pub const LOGOUT: &str = "logout";
-    pub const REUSE: &str = "reuse";
-    pub const REVOKED: &str = "revoked";
-    pub const USER_DISABLED: &str = "user disabled";
 }
 
 /// Issues and rotates the tokens of user sessions.
@@ -185,7 +177,7 @@ impl Sessions {
             break;
         }
         self.revocations
-            .revoke_sessions(SessionTarget::One(&session.id), reason::REUSE)
+            .revoke_sessions(SessionTarget::One(&session.id), Reason::Reuse)
             .await?;
         crate::telemetry::refresh_reuse_detected();
         tracing::warn!(target: "signet::audit", event = "refresh_reuse", sid = %session.id, user = %session.user_id, "refresh token reuse: session revoked");
@@ -201,7 +193,7 @@ impl Sessions {
         let found = self.store.session_by_refresh(&refresh::hash(token)).await?;
         if let Some((session, _)) = found.filter(|(s, _)| s.revoked_at.is_none()) {
             self.revocations
-                .revoke_sessions(SessionTarget::One(&session.id), reason::REVOKED)
+                .revoke_sessions(SessionTarget::One(&session.id), Reason::Revoked)
                 .await?;
         }
         Ok(())
