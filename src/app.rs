@@ -91,7 +91,7 @@ impl Services {
             },
         );
         let services = Arc::new(Services {
-            accounts: Accounts::new(store.clone(), hasher.clone()),
+            accounts: Accounts::new(store.clone(), hasher.clone(), revocations.clone()),
             clients: Clients::new(store.clone(), revocations.clone()),
             throttle: Throttle::new(config.throttle),
             access_tokens,

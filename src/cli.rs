@@ -221,8 +221,7 @@ async fn add_user(
     let store = store::open(&config.database_url, config.pool_settings())
         .await
         .map_err(failed)?;
-    let hasher = Hasher::new(config.argon2, 1).map_err(failed)?;
-    let accounts = Accounts::new(store, Arc::new(hasher));
+    let accounts = accounts(&config, store).await?;
     let user = accounts
         .register(email, password, scope)
         .await
@@ -233,28 +232,33 @@ async fn add_user(
 }
 
 /// The revocation list, for commands that revoke.
-async fn revocations(config: &Config, store: &Arc<dyn Store>) -> Result<Revocations, CliError> {
-    Revocations::new(
+async fn revocations(
+    config: &Config,
+    store: &Arc<dyn Store>,
+) -> Result<Arc<Revocations>, CliError> {
+    let revocations = Revocations::new(
         store.clone(),
         config.revocation_settings(),
         tokio_util::sync::CancellationToken::new(),
     )
     .await
-    .map_err(failed)
+    .map_err(failed)?;
+    Ok(Arc::new(revocations))
+}
+
+/// Accounts with a single-threaded hasher, as one command needs.
+async fn accounts(config: &Config, store: Arc<dyn Store>) -> Result<Accounts, CliError> {
+    let hasher = Hasher::new(config.argon2, 1).map_err(failed)?;
+    let revocations = revocations(config, &store).await?;
+    Ok(Accounts::new(store, Arc::new(hasher), revocations))
 }
 
 async fn disable_user(config: Config, email: &str) -> Result<(), CliError> {
     let store = store::open(&config.database_url, config.pool_settings())
         .await
         .map_err(failed)?;
-    let hasher = Hasher::new(config.argon2, 1).map_err(failed)?;
-    let revocations = revocations(&config, &store).await?;
-    let accounts = Accounts::new(store, Arc::new(hasher));
-    match accounts
-        .disable(email, &revocations)
-        .await
-        .map_err(failed)?
-    {
+    let accounts = accounts(&config, store).await?;
+    match accounts.disable(email).await.map_err(failed)? {
         Some(user) => {
             println!(
                 "{}",
@@ -270,7 +274,7 @@ async fn clients(config: Config, command: ClientsCommand) -> Result<(), CliError
     let store = store::open(&config.database_url, config.pool_settings())
         .await
         .map_err(failed)?;
-    let clients = Clients::new(store.clone(), Arc::new(revocations(&config, &store).await?));
+    let clients = Clients::new(store.clone(), revocations(&config, &store).await?);
     match command {
         ClientsCommand::Add {
             name,

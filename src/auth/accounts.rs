@@ -49,11 +49,16 @@ pub enum LoginError {
 pub struct Accounts {
     store: Arc<dyn Store>,
     hasher: Arc<Hasher>,
+    revocations: Arc<Revocations>,
 }
 
 impl Accounts {
-    pub fn new(store: Arc<dyn Store>, hasher: Arc<Hasher>) -> Self {
-        Self { store, hasher }
+    pub fn new(store: Arc<dyn Store>, hasher: Arc<Hasher>, revocations: Arc<Revocations>) -> Self {
+        Self {
+            store,
+            hasher,
+            revocations,
+        }
     }
 
     /// Creates a user after checking email and password policy.
@@ -105,11 +110,7 @@ impl Accounts {
 
     /// Disables the account and revokes all of its sessions; `None` when no
     /// such user exists.
-    pub async fn disable(
-        &self,
-        raw_email: &str,
-        revocations: &Revocations,
-    ) -> Result<Option<User>, StoreError> {
+    pub async fn disable(&self, raw_email: &str) -> Result<Option<User>, StoreError> {
         let Some(email) = email::normalize(raw_email) else {
             return Ok(None);
         };
@@ -117,7 +118,7 @@ impl Accounts {
             return Ok(None);
         };
         self.store.set_user_disabled(&user.id, true).await?;
-        revocations
+        self.revocations
             .revoke_sessions(SessionTarget::AllOfUser(&user.id), Reason::UserDisabled)
             .await?;
         tracing::info!(target: "signet::audit", event = "user_disabled", user = %user.id);
