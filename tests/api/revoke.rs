@@ -10,11 +10,11 @@ use sqlx::{ConnectOptions, Connection};
 use crate::common::{TestServer, client};
 
 /// Status of an RFC 7009 revocation of `token`, or `None` when no answer
-/// came within 2 s.
+/// came within 3 s (the store waits 5 s for a lock before giving up).
 async fn revoke(server: &TestServer, token: &str) -> Option<u16> {
     let response = client()
         .post(server.url("/oauth2/revoke"))
-        .timeout(Duration::from_secs(2))
+        .timeout(Duration::from_secs(3))
         .form(&[("token", token)])
         .send()
         .await;
