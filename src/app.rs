@@ -98,8 +98,8 @@ impl Services {
             },
         );
         let services = Arc::new(Services {
-            accounts: Accounts::new(store.clone(), hasher.clone()),
-            clients: Clients::new(store.clone()),
+            accounts: Accounts::new(store.clone(), hasher.clone(), revocations.clone()),
+            clients: Clients::new(store.clone(), revocations.clone()),
             throttle: Throttle::new(config.throttle),
             access_tokens,
             hasher,

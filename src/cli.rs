@@ -15,9 +15,10 @@ use crate::auth::passwords::Hasher;
 use crate::config::Config;
 use crate::keys::SigningAlg;
 use crate::keys::{self, KeyRing, Rotation};
-use crate::store::{self, SessionTarget};
+use crate::store::{self, SessionTarget, Store};
+use crate::tokens::revocations::Reason;
 use crate::tokens::revocations::Revocations;
-use crate::tokens::sessions::{live_sessions, reason};
+use crate::tokens::sessions::live_sessions;
 
 #[derive(Parser)]
 #[command(name = "signet", version, about = "Token authentication service")]
@@ -92,7 +93,7 @@ pub enum ClientsCommand {
     },
     /// List clients (never their secrets).
     List,
-    /// Remove a client: its credentials stop working at once.
+    /// Remove a client: its credentials and the tokens it was issued stop working at once.
     Remove { client_id: String },
 }
 
@@ -244,8 +245,7 @@ async fn add_user(
     let store = store::open(&config.database_url, config.pool_settings())
         .await
         .map_err(failed)?;
-    let hasher = Hasher::new(config.argon2, 1).map_err(failed)?;
-    let accounts = Accounts::new(store, Arc::new(hasher));
+    let accounts = accounts(&config, store).await?;
     let user = accounts
         .register(email, password, scope)
         .await
@@ -255,11 +255,11 @@ async fn add_user(
     Ok(())
 }
 
-async fn disable_user(config: Config, email: &str) -> Result<(), CliError> {
-    let store = store::open(&config.database_url, config.pool_settings())
-        .await
-        .map_err(failed)?;
-    let hasher = Hasher::new(config.argon2, 1).map_err(failed)?;
+/// The revocation list, for commands that revoke.
+async fn revocations(
+    config: &Config,
+    store: &Arc<dyn Store>,
+) -> Result<Arc<Revocations>, CliError> {
     let revocations = Revocations::new(
         store.clone(),
         config.revocation_settings(),
@@ -267,12 +267,22 @@ async fn disable_user(config: Config, email: &str) -> Result<(), CliError> {
     )
     .await
     .map_err(failed)?;
-    let accounts = Accounts::new(store, Arc::new(hasher));
-    match accounts
-        .disable(email, &revocations)
+    Ok(Arc::new(revocations))
+}
+
+/// Accounts with a single-threaded hasher, as one command needs.
+async fn accounts(config: &Config, store: Arc<dyn Store>) -> Result<Accounts, CliError> {
+    let hasher = Hasher::new(config.argon2, 1).map_err(failed)?;
+    let revocations = revocations(config, &store).await?;
+    Ok(Accounts::new(store, Arc::new(hasher), revocations))
+}
+
+async fn disable_user(config: Config, email: &str) -> Result<(), CliError> {
+    let store = store::open(&config.database_url, config.pool_settings())
         .await
-        .map_err(failed)?
-    {
+        .map_err(failed)?;
+    let accounts = accounts(&config, store).await?;
+    match accounts.disable(email).await.map_err(failed)? {
         Some(user) => {
             println!(
                 "{}",
@@ -288,7 +298,7 @@ async fn clients(config: Config, command: ClientsCommand) -> Result<(), CliError
     let store = store::open(&config.database_url, config.pool_settings())
         .await
         .map_err(failed)?;
-    let clients = Clients::new(store);
+    let clients = Clients::new(store.clone(), revocations(&config, &store).await?);
     match command {
         ClientsCommand::Add {
             name,
@@ -364,7 +374,7 @@ async fn sessions(config: Config, command: SessionsCommand) -> Result<(), CliErr
             .await
             .map_err(failed)?;
             let ended = revocations
-                .revoke_sessions(SessionTarget::One(&sid), reason::REVOKED)
+                .revoke_sessions(SessionTarget::One(&sid), Reason::Revoked)
                 .await
                 .map_err(failed)?;
             if ended.is_empty() {

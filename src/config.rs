@@ -16,7 +16,7 @@ use crate::auth::throttle::ThrottleConfig;
 pub use crate::keys::SigningAlg;
 use crate::keys::{JWKS_MAX_AGE_SECS, KeySettings};
 use crate::store::PoolSettings;
-use crate::tokens::revocations::RevocationSettings;
+use crate::tokens::revocations::{self, RevocationSettings};
 
 /// Log line format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -231,6 +231,13 @@ impl Config {
         if self.max_body_bytes == 0 {
             return invalid("SIGNET_MAX_BODY_BYTES / max_body_bytes must be positive");
         }
+        if self.revocation_margin < revocations::MIN_MARGIN {
+            return Err(ConfigError::Invalid(format!(
+                "SIGNET_REVOCATION_MARGIN / revocation_margin must be at least {}s, the \
+                 guard's default clock leeway: a shorter margin lets revoked tokens back in",
+                revocations::MIN_MARGIN.as_secs()
+            )));
+        }
         tracing_subscriber::EnvFilter::try_new(&self.log)
             .map_err(|e| ConfigError::Invalid(format!("SIGNET_LOG / log: {e}")))?;
         argon2::Params::new(
@@ -278,7 +285,6 @@ impl Config {
     /// Settings of the revocation list.
     pub fn revocation_settings(&self) -> RevocationSettings {
         RevocationSettings {
-            access_ttl: self.access_ttl,
             margin: self.revocation_margin,
             max_waiters: self.max_feed_waiters,
         }
@@ -371,6 +377,18 @@ mod tests {
         let figment = Figment::new().merge(("session_idle", "1m"));
         let error = Config::from_figment(figment).unwrap_err().to_string();
         assert!(error.contains("SIGNET_SESSION_IDLE"), "{error}");
+    }
+
+    #[test]
+    fn a_margin_below_the_guard_leeway_is_refused() {
+        let figment = Figment::new().merge(("revocation_margin", "29s"));
+        let error = Config::from_figment(figment).unwrap_err().to_string();
+        assert!(
+            error.contains("SIGNET_REVOCATION_MARGIN / revocation_margin"),
+            "{error}"
+        );
+        let figment = Figment::new().merge(("revocation_margin", "30s"));
+        assert!(Config::from_figment(figment).is_ok());
     }
 
     #[test]

@@ -58,8 +58,8 @@ pub fn refresh_reuse_detected() {
 }
 
 /// Sessions ended, by reason (one of `tokens::sessions::reason`: a fixed set).
-pub fn sessions_ended(reason: &str, count: usize) {
-    counter!("signet_sessions_ended_total", "reason" => reason.to_owned()).increment(count as u64);
+pub fn sessions_ended(reason: &'static str, count: usize) {
+    counter!("signet_sessions_ended_total", "reason" => reason).increment(count as u64);
 }
 
 pub fn login_failed() {

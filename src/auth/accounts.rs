@@ -10,8 +10,8 @@ use super::passwords::{HashError, Hasher, Verdict};
 use super::throttle::{Throttle, Throttled};
 use super::{email, policy};
 use crate::store::{NewUser, SessionTarget, Store, StoreError, User};
-use crate::tokens::revocations::Revocations;
-use crate::tokens::sessions::{Sessions, reason};
+use crate::tokens::revocations::{Reason, Revocations};
+use crate::tokens::sessions::Sessions;
 
 /// Which sessions a password change ends (`password_change_revokes`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -88,11 +88,16 @@ pub struct PasswordChange<'a> {
 pub struct Accounts {
     store: Arc<dyn Store>,
     hasher: Arc<Hasher>,
+    revocations: Arc<Revocations>,
 }
 
 impl Accounts {
-    pub fn new(store: Arc<dyn Store>, hasher: Arc<Hasher>) -> Self {
-        Self { store, hasher }
+    pub fn new(store: Arc<dyn Store>, hasher: Arc<Hasher>, revocations: Arc<Revocations>) -> Self {
+        Self {
+            store,
+            hasher,
+            revocations,
+        }
     }
 
     /// Creates a user after checking email and password policy.
@@ -144,11 +149,7 @@ impl Accounts {
 
     /// Disables the account and revokes all of its sessions; `None` when no
     /// such user exists.
-    pub async fn disable(
-        &self,
-        raw_email: &str,
-        revocations: &Revocations,
-    ) -> Result<Option<User>, StoreError> {
+    pub async fn disable(&self, raw_email: &str) -> Result<Option<User>, StoreError> {
         let Some(email) = email::normalize(raw_email) else {
             return Ok(None);
         };
@@ -156,8 +157,8 @@ impl Accounts {
             return Ok(None);
         };
         self.store.set_user_disabled(&user.id, true).await?;
-        revocations
-            .revoke_sessions(SessionTarget::AllOfUser(&user.id), reason::USER_DISABLED)
+        self.revocations
+            .revoke_sessions(SessionTarget::AllOfUser(&user.id), Reason::UserDisabled)
             .await?;
         tracing::info!(target: "signet::audit", event = "user_disabled", user = %user.id);
         Ok(Some(user))
@@ -209,7 +210,7 @@ impl Accounts {
         if let Some(keep) = keep {
             self.store.change_password(&user.id, &hash, keep).await?;
             sessions
-                .end_others(&user.id, keep, reason::PASSWORD_CHANGE)
+                .end_others(&user.id, keep, Reason::PasswordChange)
                 .await?;
         }
         tracing::info!(target: "signet::audit", event = "password_change", outcome = "success", user = %user.id, ?revokes);

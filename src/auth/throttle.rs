@@ -33,6 +33,15 @@ pub struct ThrottleConfig {
     pub signup_per_ip: u32,
     pub refresh_per_ip: u32,
     pub feed_per_ip: u32,
+    /// RFC 7009 revocations per client address, and per session (or per
+    /// client, for service tokens): each new revocation grows every guard's
+    /// list, so one account must not be able to grow it without bound.
+    pub revoke_per_ip: u32,
+    pub revoke_per_session: u32,
+    /// client_credentials grants per client: each token issued is recorded
+    /// until it expires (so removing the client can revoke it), so this
+    /// bounds those records per client.
+    pub tokens_per_client: u32,
     /// Consecutive failures after which the account must wait: 1 s after
     /// this many, doubling with each further failure.
     pub failures_before_backoff: u32,
@@ -48,6 +57,9 @@ impl Default for ThrottleConfig {
             signup_per_ip: 10,
             refresh_per_ip: 300,
             feed_per_ip: 120,
+            revoke_per_ip: 60,
+            revoke_per_session: 10,
+            tokens_per_client: 120,
             failures_before_backoff: 5,
             max_backoff_secs: 900,
         }
@@ -71,6 +83,9 @@ pub struct Throttle {
     signup_ip: Limiter<IpAddr>,
     refresh_ip: Limiter<IpAddr>,
     feed_ip: Limiter<IpAddr>,
+    revoke_ip: Limiter<IpAddr>,
+    revoke_session: Limiter<String>,
+    client_tokens: Limiter<String>,
     failures: Mutex<HashMap<String, Failures>>,
 }
 
@@ -107,6 +122,9 @@ impl Throttle {
             signup_ip: Limiter::per_minute(config.signup_per_ip),
             refresh_ip: Limiter::per_minute(config.refresh_per_ip),
             feed_ip: Limiter::per_minute(config.feed_per_ip),
+            revoke_ip: Limiter::per_minute(config.revoke_per_ip),
+            revoke_session: Limiter::per_minute(config.revoke_per_session),
+            client_tokens: Limiter::per_minute(config.tokens_per_client),
             failures: Mutex::new(HashMap::new()),
         }
     }
@@ -130,6 +148,25 @@ impl Throttle {
 
     pub fn feed(&self, ip: IpAddr) -> Result<(), Throttled> {
         counted(self.feed_ip.check(&ip), "feed")
+    }
+
+    /// Before any work of an RFC 7009 revocation.
+    pub fn revoke(&self, ip: IpAddr) -> Result<(), Throttled> {
+        counted(self.revoke_ip.check(&ip), "revoke")
+    }
+
+    /// Before revoking a verified token of session (or client) `id`: ids
+    /// come from verified tokens only, so they are Signet's own and bounded.
+    pub fn revoke_in_session(&self, id: &str) -> Result<(), Throttled> {
+        counted(self.revoke_session.check(&id.to_owned()), "revoke")
+    }
+
+    /// Before a client_credentials grant of an authenticated client.
+    pub fn client_token(&self, client_id: &str) -> Result<(), Throttled> {
+        counted(
+            self.client_tokens.check(&client_id.to_owned()),
+            "client_credentials",
+        )
     }
 
     /// A failed login: past the allowance, each failure doubles the wait.
@@ -172,10 +209,13 @@ impl Throttle {
             &self.signup_ip,
             &self.refresh_ip,
             &self.feed_ip,
+            &self.revoke_ip,
         ] {
             limiter.retain_recent();
         }
         self.login_account.retain_recent();
+        self.revoke_session.retain_recent();
+        self.client_tokens.retain_recent();
         let horizon = Duration::from_secs(self.config.max_backoff_secs.max(3600));
         if let Ok(mut failures) = self.failures.lock() {
             failures.retain(|_, f| f.last.elapsed() < horizon);

@@ -139,6 +139,7 @@ async fn client_credentials_grant(
 ) -> Result<Response, ApiError> {
     let presented = client_auth::presented(headers, request.client_id, request.client_secret)?;
     let client = client_auth::required(state, presented).await?;
+    state.throttle.client_token(&client.id)?;
     let granted = scope::grant(&client.scope, request.scope.as_deref())
         .map_err(|e| ApiError::oauth("invalid_scope", e.to_string()))?;
     let grant = Grant {
@@ -150,6 +151,10 @@ async fn client_credentials_grant(
         not_after: None,
     };
     let access = state.access_tokens.mint(&state.keys.current(), &grant)?;
+    state
+        .clients
+        .record_issued(&grant.client_id, &access)
+        .await?;
     telemetry::token_issued("client_credentials");
     Ok(no_store(Json(TokenResponse {
         access_token: access.token,
@@ -193,12 +198,17 @@ pub async fn introspect(
 }
 
 /// Revokes a refresh token's session or an access token's `jti`. Unknown,
-/// expired and malformed tokens get the same 200 (RFC 7009 §2.2).
+/// expired and malformed tokens get the same 200 (RFC 7009 §2.2), and so do
+/// tokens already revoked, without a write. Throttled per client address
+/// and, for access tokens, per session (or client), since every new entry
+/// grows every guard's revocation set.
 pub async fn revoke(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     OAuthBody(request): OAuthBody<TokenQuery>,
 ) -> Result<Response, ApiError> {
+    state.throttle.revoke(ip)?;
     let token = request.token()?.to_owned();
     // Public clients may revoke without credentials; presented ones must be right.
     if let Some(presented) =
@@ -208,9 +218,13 @@ pub async fn revoke(
     }
     if token.contains('.') {
         if let Some(claims) = introspection::verify_issued(&state, &token) {
+            let sid = claims.sid.as_deref();
+            state
+                .throttle
+                .revoke_in_session(sid.unwrap_or(&claims.client_id))?;
             state
                 .revocations
-                .revoke_token(&claims.jti, claims.exp)
+                .revoke_access(&claims.jti, sid, claims.exp)
                 .await?;
         }
     } else {

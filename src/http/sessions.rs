@@ -14,7 +14,8 @@ use crate::app::AppState;
 use crate::auth::accounts::PasswordChange;
 use crate::error::ApiError;
 use crate::store::{Session, SessionTarget};
-use crate::tokens::sessions::{ClientSeen, reason};
+use crate::tokens::revocations::Reason;
+use crate::tokens::sessions::ClientSeen;
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -53,7 +54,7 @@ pub async fn logout(
     if let Some(target) = target {
         state
             .revocations
-            .revoke_sessions(target, reason::LOGOUT)
+            .revoke_sessions(target, Reason::Logout)
             .await?;
     }
     if claims.sid.is_none() {
@@ -155,7 +156,7 @@ pub async fn end_others(
 ) -> Result<StatusCode, ApiError> {
     state
         .sessions
-        .end_others(&claims.sub, claims.sid.as_deref(), reason::REVOKED)
+        .end_others(&claims.sub, claims.sid.as_deref(), Reason::Revoked)
         .await?;
     tracing::info!(target: "signet::audit", event = "other_sessions_ended", user = %claims.sub);
     Ok(StatusCode::NO_CONTENT)

@@ -68,6 +68,8 @@ pub struct NewSession {
     /// The user's credential generation at login.
     pub credential_generation: i64,
     pub client: SessionClient,
+    /// `exp` of the first access token.
+    pub access_exp: i64,
 }
 
 /// What a session shows of the client that last used it (trimmed and
@@ -99,6 +101,19 @@ pub struct Session {
     pub user_agent: Option<String>,
     pub ip: Option<String>,
     pub credential_generation: i64,
+    /// Latest `exp` of an access token issued for the session (`None`:
+    /// not recorded, so [`Session::access_bound`] falls back to its end).
+    pub access_exp: Option<i64>,
+}
+
+impl Session {
+    /// No access token of this session expires after this, so a `sid`
+    /// revocation kept until then covers all of them.
+    pub fn access_bound(&self) -> i64 {
+        self.access_exp
+            .unwrap_or(self.expires_at)
+            .min(self.expires_at)
+    }
 }
 
 /// Which sessions to revoke.
@@ -180,6 +195,7 @@ pub struct Revocation {
 pub struct Pruned {
     pub sessions: u64,
     pub revocations: u64,
+    pub client_tokens: u64,
 }
 
 /// Failures every backend reports the same way.
@@ -256,8 +272,15 @@ pub trait Store: Send + Sync + 'static {
     async fn create_client(&self, client: Client) -> StoreResult<()>;
     async fn client(&self, id: &str) -> StoreResult<Option<Client>>;
     async fn clients(&self) -> StoreResult<Vec<Client>>;
-    /// `false` when there was no such client.
-    async fn remove_client(&self, id: &str) -> StoreResult<bool>;
+    /// Removes a client and lists every access token it was issued (see
+    /// [`Store::record_client_token`]) by `jti` on the revocation list, in
+    /// one transaction. The number of tokens revoked; `None` when there was
+    /// no such client.
+    async fn remove_client(&self, id: &str) -> StoreResult<Option<u64>>;
+    /// Remembers an access token issued to a client until its `exp`;
+    /// `false` when the client no longer exists (removed meanwhile), in
+    /// which case the token must not be handed out.
+    async fn record_client_token(&self, client_id: &str, jti: &str, exp: i64) -> StoreResult<bool>;
 
     /// Starts a session together with its first refresh token; `false` (and
     /// nothing stored) when the user's credential generation is no longer
@@ -276,8 +299,10 @@ pub trait Store: Send + Sync + 'static {
     /// The session a refresh token belongs to, and the token's generation.
     async fn session_by_refresh(&self, token_hash: &[u8]) -> StoreResult<Option<(Session, i64)>>;
     /// Atomically moves a live session from generation `from` to `from + 1`,
-    /// records the new token's hash and the client's use; `false` when
-    /// another request (a revocation, a password change) got there first.
+    /// records the new token's hash, the client's use and the `exp` of the
+    /// access token about to be issued with it (raising the session's
+    /// `access_exp`); `false` when another request (a revocation, a password
+    /// change) got there first.
     async fn advance_session(
         &self,
         sid: &str,
@@ -285,15 +310,16 @@ pub trait Store: Send + Sync + 'static {
         next_hash: &[u8],
         now_ms: i64,
         client: &SessionClient,
+        access_exp: i64,
     ) -> StoreResult<bool>;
-    /// Revokes live sessions and lists each `sid` (with `exp`) on the
-    /// revocation list, in one transaction. Returns the sids revoked.
+    /// Revokes live sessions and lists each `sid` on the revocation list
+    /// until the latest `exp` of its access tokens ([`Session::access_bound`]),
+    /// in one transaction. Returns the sids revoked.
     async fn revoke_sessions(
         &self,
         target: SessionTarget<'_>,
         reason: &str,
         now: i64,
-        exp: i64,
     ) -> StoreResult<Vec<String>>;
     /// Lists an access token's `jti` until `exp`.
     async fn revoke_token(&self, jti: &str, exp: i64) -> StoreResult<()>;
@@ -310,7 +336,8 @@ pub trait Store: Send + Sync + 'static {
     async fn count_revocations(&self) -> StoreResult<i64>;
     /// Highest feed position ever assigned (0 when none).
     async fn latest_revocation(&self) -> StoreResult<i64>;
-    /// Deletes sessions that ended before `ended` and entries that expired before `horizon`.
+    /// Deletes sessions that ended before `ended`, and entries and client
+    /// tokens that expired before `horizon`.
     async fn prune(&self, ended: i64, horizon: i64) -> StoreResult<Pruned>;
 }
 

@@ -10,7 +10,7 @@ const CLIENT_COLUMNS: &str =
     "SELECT id, name, secret_hash, scope, audience, created_at FROM clients";
 const SESSION_COLUMNS: &str = "s.id, s.user_id, s.client_id, s.scope, s.nonce, s.created_at, \
      s.expires_at, s.generation, s.rotated_ms, s.revoked_at, s.revoked_reason, \
-     s.last_used_at, s.user_agent, s.ip, s.credential_generation";
+     s.last_used_at, s.user_agent, s.ip, s.credential_generation, s.access_exp";
 
 pub(super) fn users_where(condition: &str) -> String {
     format!("{USER_COLUMNS} WHERE {condition}")
@@ -42,7 +42,8 @@ pub(super) fn live_sessions() -> String {
 }
 
 /// The revocation of `target`'s live sessions; binds `$3` and, when the
-/// second value is given, `$4`.
+/// second value is given, `$4`. Returns each revoked sid with the latest
+/// `exp` of its access tokens.
 pub(super) fn revoke_sessions<'a>(
     target: super::SessionTarget<'a>,
 ) -> (String, &'a str, Option<&'a str>) {
@@ -59,7 +60,8 @@ pub(super) fn revoke_sessions<'a>(
     };
     let sql = format!(
         "UPDATE sessions SET revoked_at = $1, revoked_reason = $2
-         WHERE {condition} AND revoked_at IS NULL RETURNING id"
+         WHERE {condition} AND revoked_at IS NULL
+         RETURNING id, COALESCE(access_exp, expires_at)"
     );
     (sql, first, second)
 }
@@ -206,20 +208,64 @@ macro_rules! impl_store {
                     .await?)
             }
 
-            async fn remove_client(&self, id: &str) -> StoreResult<bool> {
-                let result = sqlx::query("DELETE FROM clients WHERE id = $1")
+            async fn remove_client(&self, id: &str) -> StoreResult<Option<u64>> {
+                let mut tx = self.pool.begin().await?;
+                // Deleted first: the row lock makes a racing issuance wait,
+                // then fail its foreign-key check (client_tokens).
+                let removed = sqlx::query("DELETE FROM clients WHERE id = $1")
                     .bind(id)
-                    .execute(&self.pool)
+                    .execute(&mut *tx)
                     .await?;
-                Ok(result.rows_affected() == 1)
+                if removed.rows_affected() == 0 {
+                    return Ok(None);
+                }
+                if let Some(lock) = FEED_LOCK {
+                    sqlx::query(lock).execute(&mut *tx).await?;
+                }
+                let revoked = sqlx::query(
+                    "INSERT INTO revocations (kind, value, exp)
+                     SELECT 'jti', jti, exp FROM client_tokens WHERE client_id = $1
+                     ON CONFLICT (kind, value) DO NOTHING",
+                )
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query("DELETE FROM client_tokens WHERE client_id = $1")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(Some(revoked.rows_affected()))
+            }
+
+            async fn record_client_token(
+                &self,
+                client_id: &str,
+                jti: &str,
+                exp: i64,
+            ) -> StoreResult<bool> {
+                let recorded = sqlx::query(
+                    "INSERT INTO client_tokens (jti, client_id, exp) VALUES ($1, $2, $3)",
+                )
+                .bind(jti)
+                .bind(client_id)
+                .bind(exp)
+                .execute(&self.pool)
+                .await;
+                match recorded {
+                    Ok(_) => Ok(true),
+                    Err(sqlx::Error::Database(db)) if db.is_foreign_key_violation() => Ok(false),
+                    Err(error) => Err(error.into()),
+                }
             }
 
             async fn create_session(&self, session: NewSession) -> StoreResult<bool> {
                 let mut tx = self.pool.begin().await?;
                 let created = sqlx::query(
                     "INSERT INTO sessions (id, user_id, client_id, scope, nonce, created_at,
-                         expires_at, last_used_at, user_agent, ip, credential_generation)
-                     SELECT $1, $2, $3, $4, $5, $6, $7, $6, $8, $9, $10
+                         expires_at, last_used_at, user_agent, ip, credential_generation,
+                         access_exp)
+                     SELECT $1, $2, $3, $4, $5, $6, $7, $6, $8, $9, $10, $11
                      WHERE EXISTS (SELECT 1 FROM users
                                    WHERE id = $2 AND credential_generation = $10)",
                 )
@@ -233,6 +279,7 @@ macro_rules! impl_store {
                 .bind(&session.client.user_agent)
                 .bind(&session.client.ip)
                 .bind(session.credential_generation)
+                .bind(session.access_exp)
                 .execute(&mut *tx)
                 .await?;
                 if created.rows_affected() != 1 {
@@ -298,11 +345,16 @@ macro_rules! impl_store {
                 next_hash: &[u8],
                 now_ms: i64,
                 client: &SessionClient,
+                access_exp: i64,
             ) -> StoreResult<bool> {
                 let mut tx = self.pool.begin().await?;
+                // Only ever raised: a token issued under a longer lifetime
+                // stays covered. NULL (not recorded) stays NULL.
                 let moved = sqlx::query(
                     "UPDATE sessions SET generation = generation + 1, rotated_ms = $1,
-                         last_used_at = $4, user_agent = $5, ip = $6
+                         last_used_at = $4, user_agent = $5, ip = $6,
+                         access_exp = CASE WHEN access_exp IS NULL OR access_exp >= $7
+                                           THEN access_exp ELSE $7 END
                      WHERE id = $2 AND generation = $3 AND revoked_at IS NULL
                        AND credential_generation =
                            (SELECT credential_generation FROM users WHERE id = sessions.user_id)",
@@ -313,6 +365,7 @@ macro_rules! impl_store {
                 .bind(now_ms.div_euclid(1000))
                 .bind(&client.user_agent)
                 .bind(&client.ip)
+                .bind(access_exp)
                 .execute(&mut *tx)
                 .await?;
                 if moved.rows_affected() != 1 {
@@ -337,24 +390,23 @@ macro_rules! impl_store {
                 target: SessionTarget<'_>,
                 reason: &str,
                 now: i64,
-                exp: i64,
             ) -> StoreResult<Vec<String>> {
                 let (sql, first, second) = sql::revoke_sessions(target);
                 let mut tx = self.pool.begin().await?;
-                let mut query = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql))
                     .bind(now)
                     .bind(reason)
                     .bind(first);
                 if let Some(second) = second {
                     query = query.bind(second);
                 }
-                let sids: Vec<String> = query.fetch_all(&mut *tx).await?;
-                if !sids.is_empty() {
+                let revoked: Vec<(String, i64)> = query.fetch_all(&mut *tx).await?;
+                if !revoked.is_empty() {
                     if let Some(lock) = FEED_LOCK {
                         sqlx::query(lock).execute(&mut *tx).await?;
                     }
                 }
-                for sid in &sids {
+                for (sid, exp) in &revoked {
                     sqlx::query(sql::INSERT_REVOCATION)
                         .bind("sid")
                         .bind(sid)
@@ -363,7 +415,7 @@ macro_rules! impl_store {
                         .await?;
                 }
                 tx.commit().await?;
-                Ok(sids)
+                Ok(revoked.into_iter().map(|(sid, _)| sid).collect())
             }
 
             async fn revoke_token(&self, jti: &str, exp: i64) -> StoreResult<()> {
@@ -434,9 +486,15 @@ macro_rules! impl_store {
                     .execute(&self.pool)
                     .await?
                     .rows_affected();
+                let client_tokens = sqlx::query("DELETE FROM client_tokens WHERE exp < $1")
+                    .bind(horizon)
+                    .execute(&self.pool)
+                    .await?
+                    .rows_affected();
                 Ok(Pruned {
                     sessions,
                     revocations,
+                    client_tokens,
                 })
             }
         }

@@ -67,6 +67,13 @@ impl AccessTokens {
         Self { issuer, ttl, clock }
     }
 
+    /// `exp` of a token minted at `now`: the configured lifetime, cut at
+    /// `not_after`. Lets a caller record the `exp` before minting.
+    pub fn expiry(&self, now: i64, not_after: Option<i64>) -> i64 {
+        let ttl = i64::try_from(self.ttl.as_secs()).unwrap_or(i64::MAX);
+        now.saturating_add(ttl).min(not_after.unwrap_or(i64::MAX))
+    }
+
     /// Signs a token for `grant` with the ring's active key.
     pub fn mint(&self, keys: &KeyRing, grant: &Grant) -> Result<AccessToken, SignError> {
         let key = keys.active();
@@ -74,10 +81,7 @@ impl AccessTokens {
         header.typ = Some(TOKEN_TYPE.to_owned());
         header.kid = Some(key.kid.clone());
         let now = self.clock.now();
-        let ttl = i64::try_from(self.ttl.as_secs()).unwrap_or(i64::MAX);
-        let exp = now
-            .saturating_add(ttl)
-            .min(grant.not_after.unwrap_or(i64::MAX));
+        let exp = self.expiry(now, grant.not_after);
         let jti = uuid::Uuid::new_v4().to_string();
         let claims = SignedClaims {
             iss: &self.issuer,

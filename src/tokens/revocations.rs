@@ -15,6 +15,57 @@ use crate::store::{Pruned, Revocation, SessionTarget, Store, StoreResult};
 const SESSION_RETENTION_SECS: i64 = 86_400;
 /// Most entries in one feed answer; a client whose page is full asks again.
 pub const PAGE_LIMIT: u32 = 1000;
+/// Smallest `revocation_margin`: a guard accepts a token until `exp` plus
+/// its leeway, so an entry pruned sooner would let a revoked token back in.
+pub const MIN_MARGIN: Duration = signet_guard::verify::DEFAULT_LEEWAY;
+
+/// Why sessions were revoked; stored with them (`revoked_reason`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    Logout,
+    /// A rotated refresh token was presented again.
+    Reuse,
+    /// RFC 7009 revocation of one of the session's refresh tokens.
+    Revoked,
+    UserDisabled,
+    /// Unused for longer than `session_idle`.
+    Idle,
+    /// Reached `refresh_ttl`.
+    Absolute,
+    /// The user's password changed.
+    PasswordChange,
+}
+
+impl Reason {
+    const ALL: [Reason; 7] = [
+        Reason::Logout,
+        Reason::Reuse,
+        Reason::Revoked,
+        Reason::UserDisabled,
+        Reason::Idle,
+        Reason::Absolute,
+        Reason::PasswordChange,
+    ];
+
+    /// As stored with the session and as the label of
+    /// `signet_sessions_ended_total` (a fixed set, so labels stay bounded).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Logout => "logout",
+            Reason::Reuse => "reuse",
+            Reason::Revoked => "revoked",
+            Reason::UserDisabled => "user disabled",
+            Reason::Idle => "idle",
+            Reason::Absolute => "absolute",
+            Reason::PasswordChange => "password change",
+        }
+    }
+
+    /// The reason a session was stored with.
+    pub fn from_stored(stored: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.as_str() == stored)
+    }
+}
 
 /// One answer of the feed.
 pub struct FeedPage {
@@ -35,10 +86,8 @@ pub struct Revocations {
 /// Settings of [`Revocations`].
 #[derive(Debug, Clone, Copy)]
 pub struct RevocationSettings {
-    /// Lifetime of access tokens: a revoked session's entry lasts this long.
-    pub access_ttl: Duration,
     /// Entries are served and kept this long past their `exp`, so validators
-    /// that allow clock leeway still see them.
+    /// that allow clock leeway still see them: at least [`MIN_MARGIN`].
     pub margin: Duration,
     /// Long polls allowed to wait at once; beyond that a poll answers at once.
     pub max_waiters: usize,
@@ -60,18 +109,19 @@ impl Revocations {
         })
     }
 
-    /// Revokes sessions and every access token they issued; returns the sids.
+    /// Revokes sessions and every access token they issued (each entry
+    /// kept until the latest `exp` its session issued); returns the sids.
     pub async fn revoke_sessions(
         &self,
         target: SessionTarget<'_>,
-        reason: &str,
+        reason: Reason,
     ) -> StoreResult<Vec<String>> {
-        let now = now();
-        let ttl = seconds(self.settings.access_ttl);
-        let exp = now.saturating_add(ttl);
-        let sids = self.store.revoke_sessions(target, reason, now, exp).await?;
+        let sids = self
+            .store
+            .revoke_sessions(target, reason.as_str(), now())
+            .await?;
         if !sids.is_empty() {
-            crate::telemetry::sessions_ended(reason, sids.len());
+            crate::telemetry::sessions_ended(reason.as_str(), sids.len());
             self.publish().await?;
         }
         Ok(sids)
@@ -81,6 +131,17 @@ impl Revocations {
     pub async fn revoke_token(&self, jti: &str, exp: i64) -> StoreResult<()> {
         self.store.revoke_token(jti, exp).await?;
         self.publish().await
+    }
+
+    /// Revokes an access token unless it or its session is already on the
+    /// list: repeating a revocation reads, never writes (nor takes the feed
+    /// lock), and adds nothing to any guard's set. `false` when it was a no-op.
+    pub async fn revoke_access(&self, jti: &str, sid: Option<&str>, exp: i64) -> StoreResult<bool> {
+        if self.store.is_revoked(jti, sid).await? {
+            return Ok(false);
+        }
+        self.revoke_token(jti, exp).await?;
+        Ok(true)
     }
 
     pub async fn is_revoked(&self, jti: &str, sid: Option<&str>) -> StoreResult<bool> {

@@ -15,7 +15,7 @@ use crate::store::{
 };
 use crate::tokens::access::{AccessToken, AccessTokens, Grant, SignError};
 use crate::tokens::refresh::{self, MAX_TOKEN_LEN, RefreshTokens};
-use crate::tokens::revocations::Revocations;
+use crate::tokens::revocations::{Reason, Revocations};
 use crate::tokens::scope;
 
 /// First-party public client named in password-grant tokens' `client_id`.
@@ -51,18 +51,6 @@ pub enum SessionError {
     Sign(#[from] SignError),
     #[error("no randomness available")]
     Random,
-}
-
-/// Why a session ended, as stored and as the `reason` of the
-/// `signet_sessions_ended_total` metric (a fixed set, so labels stay bounded).
-pub mod reason {
-    pub const LOGOUT: &str = "logout";
-    pub const REUSE: &str = "reuse";
-    pub const REVOKED: &str = "revoked";
-    pub const USER_DISABLED: &str = "user disabled";
-    pub const IDLE: &str = "idle";
-    pub const ABSOLUTE: &str = "absolute";
-    pub const PASSWORD_CHANGE: &str = "password change";
 }
 
 /// Most sessions one listing shows (most recently used first).
@@ -203,6 +191,7 @@ impl Sessions {
             user_agent: client.user_agent.clone(),
             ip: client.ip.clone(),
             credential_generation: user.credential_generation,
+            access_exp: None,
         };
         let refresh_token = self.refresh.derive(&session.id, &session.nonce, 0);
         let pair = self.pair(keys, &session, refresh_token, None)?;
@@ -219,6 +208,7 @@ impl Sessions {
                 expires_at: session.expires_at,
                 credential_generation: session.credential_generation,
                 client,
+                access_exp: pair.access.exp,
             })
             .await?;
         if !created {
@@ -261,11 +251,13 @@ impl Sessions {
                 let narrowed = narrowed.clone().map_err(|_| SessionError::ScopeExceeded)?;
                 let now_ms = self.clock.now_ms();
                 let hash = refresh::hash(&successor);
+                let exp = self.access.expiry(now_ms / 1000, Some(session.expires_at));
                 if self
                     .store
-                    .advance_session(&session.id, generation, &hash, now_ms, &client)
+                    .advance_session(&session.id, generation, &hash, now_ms, &client, exp)
                     .await?
                 {
+                    session.access_exp = session.access_exp.map(|recorded| recorded.max(exp));
                     return self.pair(keys, &session, successor, narrowed);
                 }
                 // Lost a race (or a revocation landed): decide on fresh state.
@@ -283,21 +275,22 @@ impl Sessions {
             }
             break;
         }
-        self.end(&session, reason::REUSE).await?;
+        self.end(&session, Reason::Reuse).await?;
         crate::telemetry::refresh_reuse_detected();
         tracing::warn!(target: "signet::audit", event = "refresh_reuse", sid = %session.id, user = %session.user_id, "refresh token reuse: session revoked");
         Err(SessionError::Reused)
     }
 
     /// Revokes the session a refresh token belongs to (RFC 7009); unknown
-    /// tokens are ignored.
+    /// tokens and revoked sessions are ignored (no write).
     pub async fn revoke_refresh(&self, token: &str) -> Result<(), SessionError> {
         if token.len() > MAX_TOKEN_LEN {
             return Ok(());
         }
-        if let Some((session, _)) = self.store.session_by_refresh(&refresh::hash(token)).await? {
+        let found = self.store.session_by_refresh(&refresh::hash(token)).await?;
+        if let Some((session, _)) = found.filter(|(s, _)| s.revoked_at.is_none()) {
             self.revocations
-                .revoke_sessions(SessionTarget::One(&session.id), reason::REVOKED)
+                .revoke_sessions(SessionTarget::One(&session.id), Reason::Revoked)
                 .await?;
         }
         Ok(())
@@ -340,7 +333,7 @@ impl Sessions {
             return Ok(false);
         }
         let target = SessionTarget::OneOfUser { sid, user_id };
-        let ended = self.revocations.revoke_sessions(target, reason::REVOKED);
+        let ended = self.revocations.revoke_sessions(target, Reason::Revoked);
         Ok(!ended.await?.is_empty())
     }
 
@@ -349,7 +342,7 @@ impl Sessions {
         &self,
         user_id: &str,
         keep: Option<&str>,
-        why: &str,
+        why: Reason,
     ) -> StoreResult<()> {
         let target = match keep {
             Some(keep) => SessionTarget::OthersOfUser { user_id, keep },
@@ -364,19 +357,20 @@ impl Sessions {
     /// reason), so its end is counted and listed like any other.
     async fn check_usable(&self, session: &Session) -> Result<(), SessionError> {
         if session.revoked_at.is_some() {
-            return Err(match session.revoked_reason.as_deref() {
-                Some(reason::ABSOLUTE) => SessionError::Expired,
-                Some(reason::IDLE) => SessionError::Idle,
+            let reason = session.revoked_reason.as_deref();
+            return Err(match reason.and_then(Reason::from_stored) {
+                Some(Reason::Absolute) => SessionError::Expired,
+                Some(Reason::Idle) => SessionError::Idle,
                 _ => SessionError::Revoked,
             });
         }
         let now = self.clock.now();
         if session.expires_at <= now {
-            self.end(session, reason::ABSOLUTE).await?;
+            self.end(session, Reason::Absolute).await?;
             return Err(SessionError::Expired);
         }
         if session.last_used_at.saturating_add(seconds(self.idle)) <= now {
-            self.end(session, reason::IDLE).await?;
+            self.end(session, Reason::Idle).await?;
             return Err(SessionError::Idle);
         }
         let Some(user) = self.store.user_by_id(&session.user_id).await? else {
@@ -386,13 +380,13 @@ impl Sessions {
             return Err(SessionError::Revoked);
         }
         if user.credential_generation != session.credential_generation {
-            self.end(session, reason::PASSWORD_CHANGE).await?;
+            self.end(session, Reason::PasswordChange).await?;
             return Err(SessionError::Revoked);
         }
         Ok(())
     }
 
-    async fn end(&self, session: &Session, why: &str) -> StoreResult<()> {
+    async fn end(&self, session: &Session, why: Reason) -> StoreResult<()> {
         self.revocations
             .revoke_sessions(SessionTarget::One(&session.id), why)
             .await?;
@@ -422,7 +416,9 @@ impl Sessions {
             scope: scope.clone(),
             client_id: session.client_id.clone(),
             sid: Some(session.id.clone()),
-            not_after: Some(session.expires_at),
+            // Within what the store recorded, so the session's revocation
+            // entry outlives the token (a grace-window re-issue included).
+            not_after: Some(session.access_bound()),
         };
         let access = self.access.mint(keys, &grant)?;
         Ok(TokenPair {
@@ -476,7 +472,6 @@ mod tests {
         // seconds): the revocation list keeps real times.
         let clock = ManualClock::at_ms(chrono::Utc::now().timestamp() * 1000);
         let revocations = RevocationSettings {
-            access_ttl: ACCESS_TTL,
             margin: Duration::from_secs(60),
             max_waiters: 1,
         };
@@ -606,7 +601,10 @@ mod tests {
         let late = f.refused(&first.refresh_token).await;
         assert!(matches!(late, SessionError::Reused), "{late}");
         let session = f.stored(&first).await;
-        assert_eq!(session.revoked_reason.as_deref(), Some(reason::REUSE));
+        assert_eq!(
+            session.revoked_reason.as_deref(),
+            Some(Reason::Reuse.as_str())
+        );
         let successor = f.refused(&second.refresh_token).await;
         assert!(matches!(successor, SessionError::Revoked), "{successor}");
     }
@@ -646,7 +644,10 @@ mod tests {
         assert!(matches!(error, SessionError::Idle));
         assert!(error.to_string().contains("idle"), "{error}");
         let session = f.stored(&kept).await;
-        assert_eq!(session.revoked_reason.as_deref(), Some(reason::IDLE));
+        assert_eq!(
+            session.revoked_reason.as_deref(),
+            Some(Reason::Idle.as_str())
+        );
         assert!(
             f.store.is_revoked("-", Some(&session.id)).await.unwrap(),
             "on the revocation list"
@@ -680,7 +681,7 @@ mod tests {
         assert!(error.to_string().contains("absolute"), "{error}");
         assert_eq!(
             f.stored(&pair).await.revoked_reason.as_deref(),
-            Some(reason::ABSOLUTE)
+            Some(Reason::Absolute.as_str())
         );
         let again = f.refused(&pair.refresh_token).await;
         assert!(matches!(again, SessionError::Expired), "{again}");
@@ -701,7 +702,7 @@ mod tests {
         assert!(matches!(refused, SessionError::Revoked), "{refused}");
         assert_eq!(
             f.stored(&other).await.revoked_reason.as_deref(),
-            Some(reason::PASSWORD_CHANGE)
+            Some(Reason::PasswordChange.as_str())
         );
 
         // A login that read the user before the change cannot start a session.
@@ -759,7 +760,7 @@ mod tests {
             "an idle session is not live"
         );
         f.sessions
-            .end_others(&f.user.id, None, reason::LOGOUT)
+            .end_others(&f.user.id, None, Reason::Logout)
             .await
             .unwrap();
         assert!(f.sessions.list(&f.user.id).await.unwrap().is_empty());

@@ -11,6 +11,7 @@ mod limits;
 mod login;
 mod openapi;
 mod restart;
+mod revoke;
 mod sessions;
 mod userinfo;
 mod users;

@@ -139,6 +139,34 @@ fn bad_settings_and_usage_have_their_exit_codes() {
     assert_eq!(output.status.code(), Some(2));
 }
 
+/// A guard accepts a token until `exp` plus its leeway; entries pruned
+/// sooner would let revoked tokens back in, so such a margin never starts.
+#[test]
+fn a_revocation_margin_below_the_guard_leeway_stops_start_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = signet(dir.path())
+        .env("SIGNET_REVOCATION_MARGIN", "10s")
+        .env("SIGNET_LISTEN", "127.0.0.1:0")
+        .arg("serve")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > Duration::from_secs(20) {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            panic!("the server started with a 10s revocation margin");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("SIGNET_REVOCATION_MARGIN"), "{stderr}");
+}
+
 #[tokio::test]
 async fn server_logs_hold_no_password_or_token() {
     let dir = tempfile::tempdir().unwrap();
@@ -410,6 +438,22 @@ async fn clients_add_list_and_remove() {
     assert!(!listing.contains(secret), "secrets are printed once only");
 
     assert_eq!(client_token_status(&server, id, secret).await, 200);
+    let token = client_token(&server, id, secret).await;
+    let asker = server.state.clients.add("asker", "", "api").await.unwrap();
+    let active = || async {
+        let answer: serde_json::Value = client()
+            .post(server.url("/oauth2/introspect"))
+            .basic_auth(&asker.client.id, Some(&asker.secret))
+            .form(&[("token", token.as_str())])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        answer["active"].as_bool().unwrap()
+    };
+    assert!(active().await);
 
     let removed = signet(&server.path())
         .args(["clients", "remove", id])
@@ -417,6 +461,7 @@ async fn clients_add_list_and_remove() {
         .unwrap();
     assert!(removed.status.success());
     assert_eq!(client_token_status(&server, id, secret).await, 401);
+    assert!(!active().await, "the removed client's token is revoked too");
     let again = signet(&server.path())
         .args(["clients", "remove", id])
         .output()
@@ -482,8 +527,8 @@ async fn keys_rotate_routine_and_emergency() {
     assert!(listing.lines().nth(1).unwrap().contains("active"));
 }
 
-/// Status of a client_credentials grant with HTTP Basic.
-async fn client_token_status(server: &TestServer, id: &str, secret: &str) -> u16 {
+/// A client_credentials grant with HTTP Basic.
+async fn client_grant(server: &TestServer, id: &str, secret: &str) -> reqwest::Response {
     client()
         .post(server.url("/oauth2/token"))
         .basic_auth(id, Some(secret))
@@ -491,8 +536,15 @@ async fn client_token_status(server: &TestServer, id: &str, secret: &str) -> u16
         .send()
         .await
         .unwrap()
-        .status()
-        .as_u16()
+}
+
+async fn client_token_status(server: &TestServer, id: &str, secret: &str) -> u16 {
+    client_grant(server, id, secret).await.status().as_u16()
+}
+
+async fn client_token(server: &TestServer, id: &str, secret: &str) -> String {
+    let body: serde_json::Value = client_grant(server, id, secret).await.json().await.unwrap();
+    body["access_token"].as_str().unwrap().to_owned()
 }
 
 #[tokio::test]

@@ -6,8 +6,11 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+#[path = "../common/process.rs"]
+mod process;
 
 mod attacks;
+mod clients;
 mod feed;
 mod jwks;
 mod sessions;

@@ -392,3 +392,84 @@ async fn sigterm_lets_a_slow_request_finish_and_ends_long_polls() {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+/// RFC 7009 revocation of `token` from the client address `ip`.
+async fn revoke_from(server: &TestServer, ip: &str, token: &str) -> reqwest::Response {
+    client()
+        .post(server.url("/oauth2/revoke"))
+        .header("x-forwarded-for", ip)
+        .form(&[("token", token)])
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The attack: one account refreshes and revokes each new access token,
+/// every revocation adding an entry to every guard's list. Revocations are
+/// limited per address, and per session whatever the address.
+#[tokio::test]
+async fn revocations_are_limited_per_address_and_per_session() {
+    let server = TestServer::start_with(throttle(|t| {
+        t.revoke_per_ip = 5;
+        t.revoke_per_session = 2;
+    }))
+    .await;
+    for _ in 0..5 {
+        let response = revoke_from(&server, "10.0.0.1", "junk").await;
+        assert_eq!(response.status(), 200);
+    }
+    throttled(revoke_from(&server, "10.0.0.1", "junk").await).await;
+
+    let tokens = server.user_tokens("ada@example.com").await;
+    let mut refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
+    let mut accesses = vec![tokens["access_token"].as_str().unwrap().to_owned()];
+    for _ in 0..2 {
+        let (status, next) = server.refresh(&refresh).await;
+        assert_eq!(status, 200, "{next}");
+        refresh = next["refresh_token"].as_str().unwrap().to_owned();
+        accesses.push(next["access_token"].as_str().unwrap().to_owned());
+    }
+    for (i, access) in accesses[..2].iter().enumerate() {
+        let response = revoke_from(&server, &format!("10.0.1.{i}"), access).await;
+        assert_eq!(response.status(), 200);
+    }
+    throttled(revoke_from(&server, "10.0.1.9", &accesses[2]).await).await;
+    let feed = server.get_json("/v1/revocations").await;
+    assert_eq!(feed["entries"].as_array().unwrap().len(), 2, "{feed}");
+
+    let (_, other) = server.login("ada@example.com", PASSWORD).await;
+    let response = revoke_from(&server, "10.0.1.9", other["access_token"].as_str().unwrap()).await;
+    assert_eq!(response.status(), 200, "another session has its own budget");
+}
+
+/// Each client_credentials token is recorded until it expires (so removing
+/// the client can revoke it): grants are limited per client, which bounds
+/// those records, and one client's budget is not another's.
+#[tokio::test]
+async fn client_credentials_grants_are_limited_per_client() {
+    let server = TestServer::start_with(throttle(|t| t.tokens_per_client = 2)).await;
+    let grant = |id: String, secret: String, ip: &'static str| {
+        let url = server.url("/oauth2/token");
+        async move {
+            client()
+                .post(url)
+                .header("x-forwarded-for", ip)
+                .basic_auth(id, Some(secret))
+                .form(&[("grant_type", "client_credentials")])
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let busy = server.state.clients.add("busy", "", "api").await.unwrap();
+    let calm = server.state.clients.add("calm", "", "api").await.unwrap();
+    for ip in ["10.0.0.1", "10.0.0.2"] {
+        let response = grant(busy.client.id.clone(), busy.secret.clone(), ip).await;
+        assert_eq!(response.status(), 200);
+    }
+    throttled(grant(busy.client.id.clone(), busy.secret.clone(), "10.0.0.3").await).await;
+    let response = grant(calm.client.id.clone(), calm.secret.clone(), "10.0.0.3").await;
+    assert_eq!(response.status(), 200);
+    let wrong = grant(busy.client.id.clone(), "wrong".into(), "10.0.0.4").await;
+    assert_eq!(wrong.status(), 401, "authentication comes first");
+}

@@ -91,6 +91,9 @@ store_tests!(
     sessions_record_their_use_and_list_live_ones,
     revocation_targets_stay_within_the_user,
     a_password_change_moves_the_credential_generation,
+    a_session_entry_covers_its_longest_token,
+    removing_a_client_revokes_its_tokens,
+    an_issuance_racing_a_removal_is_revoked_or_refused,
 );
 
 fn new_user(email: &str) -> NewUser {
@@ -160,8 +163,8 @@ async fn clients(store: Arc<dyn Store>) {
     ));
     assert_eq!(store.client("c1").await.unwrap(), Some(client.clone()));
     assert_eq!(store.clients().await.unwrap(), vec![client]);
-    assert!(store.remove_client("c1").await.unwrap());
-    assert!(!store.remove_client("c1").await.unwrap());
+    assert_eq!(store.remove_client("c1").await.unwrap(), Some(0));
+    assert_eq!(store.remove_client("c1").await.unwrap(), None);
     assert_eq!(store.client("c1").await.unwrap(), None);
 }
 
@@ -177,6 +180,7 @@ fn new_session(user_id: &str, token: &[u8]) -> NewSession {
         first_token_hash: token.to_vec(),
         credential_generation: 0,
         client: SessionClient::default(),
+        access_exp: 1_000,
     }
 }
 
@@ -205,13 +209,13 @@ async fn sessions_and_refresh_tokens(store: Arc<dyn Store>) {
 
     assert!(
         store
-            .advance_session(&sid, 0, b"hash-1", 5_000, &SEEN())
+            .advance_session(&sid, 0, b"hash-1", 5_000, &SEEN(), 900)
             .await
             .unwrap()
     );
     assert!(
         !store
-            .advance_session(&sid, 0, b"hash-x", 5_001, &SEEN())
+            .advance_session(&sid, 0, b"hash-x", 5_001, &SEEN(), 900)
             .await
             .unwrap(),
         "stale generation"
@@ -233,7 +237,14 @@ async fn only_one_advance_wins(store: Arc<dyn Store>) {
         let sid = sid.clone();
         tokio::spawn(async move {
             store
-                .advance_session(&sid, 0, format!("race-{i}-next").as_bytes(), 1, &SEEN())
+                .advance_session(
+                    &sid,
+                    0,
+                    format!("race-{i}-next").as_bytes(),
+                    1,
+                    &SEEN(),
+                    900,
+                )
                 .await
         })
     });
@@ -249,12 +260,13 @@ async fn only_one_advance_wins(store: Arc<dyn Store>) {
 
 async fn revoking_sessions_lists_them(store: Arc<dyn Store>) {
     let (user, one) = session_for(&store, "ada@example.com", b"r-1").await;
-    let second = new_session(&user, b"r-2");
+    let mut second = new_session(&user, b"r-2");
+    second.access_exp = 2_000;
     let two = second.id.clone();
     assert!(store.create_session(second).await.unwrap());
     let before = store.latest_revocation().await.unwrap();
     let revoked = store
-        .revoke_sessions(SessionTarget::One(&one), "logout", 10, 99)
+        .revoke_sessions(SessionTarget::One(&one), "logout", 10)
         .await
         .unwrap();
     assert_eq!(revoked, vec![one.clone()]);
@@ -262,14 +274,14 @@ async fn revoking_sessions_lists_them(store: Arc<dyn Store>) {
     assert!(!store.is_revoked("no-such-jti", Some(&two)).await.unwrap());
     assert!(
         !store
-            .advance_session(&one, 0, b"r-1-next", 1, &SEEN())
+            .advance_session(&one, 0, b"r-1-next", 1, &SEEN(), 900)
             .await
             .unwrap(),
         "revoked sessions do not rotate"
     );
 
     let revoked = store
-        .revoke_sessions(SessionTarget::AllOfUser(&user), "logout", 11, 99)
+        .revoke_sessions(SessionTarget::AllOfUser(&user), "logout", 11)
         .await
         .unwrap();
     assert_eq!(revoked, vec![two.clone()], "only live sessions");
@@ -283,14 +295,18 @@ async fn revoking_sessions_lists_them(store: Arc<dyn Store>) {
     store.revoke_token("jti-1", 99).await.unwrap();
     assert!(store.is_revoked("jti-1", None).await.unwrap());
     let entries = store.revocations_after(before, 0, 100).await.unwrap();
-    let kinds: Vec<_> = entries.iter().map(|e| (e.kind, e.value.as_str())).collect();
+    let kinds: Vec<_> = entries
+        .iter()
+        .map(|e| (e.kind, e.value.as_str(), e.exp))
+        .collect();
     assert_eq!(
         kinds,
         vec![
-            (RevocationKind::Sid, one.as_str()),
-            (RevocationKind::Sid, two.as_str()),
-            (RevocationKind::Jti, "jti-1")
-        ]
+            (RevocationKind::Sid, one.as_str(), 1_000),
+            (RevocationKind::Sid, two.as_str(), 2_000),
+            (RevocationKind::Jti, "jti-1", 99)
+        ],
+        "a sid entry lasts until the latest exp its session issued"
     );
     assert!(store.latest_revocation().await.unwrap() >= entries.last().unwrap().seq);
 }
@@ -342,7 +358,7 @@ async fn sessions_record_their_use_and_list_live_ones(store: Arc<dyn Store>) {
     );
     assert!(
         store
-            .advance_session(&sid, 0, b"u-1", 250_900, &SEEN())
+            .advance_session(&sid, 0, b"u-1", 250_900, &SEEN(), 900)
             .await
             .unwrap()
     );
@@ -361,7 +377,7 @@ async fn sessions_record_their_use_and_list_live_ones(store: Arc<dyn Store>) {
     let revoked_sid = revoked.id.clone();
     assert!(store.create_session(revoked).await.unwrap());
     store
-        .revoke_sessions(SessionTarget::One(&revoked_sid), "logout", 1, 2)
+        .revoke_sessions(SessionTarget::One(&revoked_sid), "logout", 1)
         .await
         .unwrap();
     let (_, bob_sid) = session_for(&store, "bob@example.com", b"u-bob").await;
@@ -400,10 +416,7 @@ async fn revocation_targets_stay_within_the_user(store: Arc<dyn Store>) {
         sid: &bobs,
         user_id: &ada,
     };
-    let revoked = store
-        .revoke_sessions(target, "revoked", 1, 99)
-        .await
-        .unwrap();
+    let revoked = store.revoke_sessions(target, "revoked", 1).await.unwrap();
     assert!(revoked.is_empty(), "another user's session is not touched");
     assert_eq!(
         store.session(&bobs).await.unwrap().unwrap().revoked_at,
@@ -414,28 +427,19 @@ async fn revocation_targets_stay_within_the_user(store: Arc<dyn Store>) {
         user_id: &ada,
         keep: &one,
     };
-    let revoked = store
-        .revoke_sessions(target, "revoked", 1, 99)
-        .await
-        .unwrap();
+    let revoked = store.revoke_sessions(target, "revoked", 1).await.unwrap();
     assert_eq!(revoked, vec![two.clone()]);
     let target = SessionTarget::OneOfUser {
         sid: &one,
         user_id: &ada,
     };
-    let revoked = store
-        .revoke_sessions(target, "revoked", 2, 99)
-        .await
-        .unwrap();
+    let revoked = store.revoke_sessions(target, "revoked", 2).await.unwrap();
     assert_eq!(revoked, vec![one.clone()]);
     let target = SessionTarget::OthersOfUser {
         user_id: &bob,
         keep: "none",
     };
-    let revoked = store
-        .revoke_sessions(target, "revoked", 3, 99)
-        .await
-        .unwrap();
+    let revoked = store.revoke_sessions(target, "revoked", 3).await.unwrap();
     assert_eq!(revoked, vec![bobs]);
 }
 
@@ -467,13 +471,13 @@ async fn a_password_change_moves_the_credential_generation(store: Arc<dyn Store>
     // Sessions of the old generation neither rotate nor start.
     assert!(
         !store
-            .advance_session(&other, 0, b"g-other-1", 1, &SEEN())
+            .advance_session(&other, 0, b"g-other-1", 1, &SEEN(), 900)
             .await
             .unwrap()
     );
     assert!(
         store
-            .advance_session(&kept, 0, b"g-1", 1, &SEEN())
+            .advance_session(&kept, 0, b"g-1", 1, &SEEN(), 900)
             .await
             .unwrap()
     );
@@ -491,4 +495,121 @@ async fn a_password_change_moves_the_credential_generation(store: Arc<dyn Store>
     let mut current = new_session(&user, b"g-new");
     current.credential_generation = 1;
     assert!(store.create_session(current).await.unwrap());
+}
+
+async fn a_session_entry_covers_its_longest_token(store: Arc<dyn Store>) {
+    let (_, sid) = session_for(&store, "ada@example.com", b"l-0").await;
+    assert!(
+        store
+            .advance_session(&sid, 0, b"l-1", 1, &SEEN(), 5_000)
+            .await
+            .unwrap()
+    );
+    // A later token under a shorter lifetime leaves the longer one covered.
+    assert!(
+        store
+            .advance_session(&sid, 1, b"l-2", 2, &SEEN(), 3_000)
+            .await
+            .unwrap()
+    );
+    let session = store.session(&sid).await.unwrap().unwrap();
+    assert_eq!(session.access_exp, Some(5_000));
+    let before = store.latest_revocation().await.unwrap();
+    store
+        .revoke_sessions(SessionTarget::One(&sid), "logout", 10)
+        .await
+        .unwrap();
+    let entries = store.revocations_after(before, 0, 10).await.unwrap();
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].exp, 5_000);
+}
+
+fn client_named(id: &str) -> Client {
+    Client {
+        id: id.into(),
+        name: id.into(),
+        secret_hash: vec![7; 32],
+        scope: String::new(),
+        audience: "api".into(),
+        created_at: 1,
+    }
+}
+
+async fn removing_a_client_revokes_its_tokens(store: Arc<dyn Store>) {
+    for id in ["c1", "c2"] {
+        store.create_client(client_named(id)).await.unwrap();
+    }
+    for (client, jti, exp) in [
+        ("c1", "j1", 500),
+        ("c1", "j2", 600),
+        ("c2", "j3", 700),
+        ("c2", "j4", 100),
+    ] {
+        assert!(store.record_client_token(client, jti, exp).await.unwrap());
+    }
+    let before = store.latest_revocation().await.unwrap();
+    assert_eq!(store.remove_client("c1").await.unwrap(), Some(2));
+    let entries = store.revocations_after(before, 0, 10).await.unwrap();
+    let listed: Vec<_> = entries
+        .iter()
+        .map(|e| (e.kind, e.value.as_str(), e.exp))
+        .collect();
+    assert_eq!(
+        listed,
+        vec![
+            (RevocationKind::Jti, "j1", 500),
+            (RevocationKind::Jti, "j2", 600)
+        ]
+    );
+    assert!(
+        !store.is_revoked("j3", None).await.unwrap(),
+        "other clients keep theirs"
+    );
+    assert!(
+        !store.record_client_token("c1", "j5", 800).await.unwrap(),
+        "no token is recorded for a removed client"
+    );
+    let pruned = store.prune(0, 650).await.unwrap();
+    assert_eq!((pruned.revocations, pruned.client_tokens), (2, 1));
+    assert_eq!(
+        store.remove_client("c2").await.unwrap(),
+        Some(1),
+        "j4 was pruned"
+    );
+}
+
+async fn an_issuance_racing_a_removal_is_revoked_or_refused(store: Arc<dyn Store>) {
+    store.create_client(client_named("racer")).await.unwrap();
+    // Each issuer records tokens until it is refused, so the removal lands
+    // in the middle of issuances.
+    let issuers: Vec<_> = (0..4)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let mut recorded = Vec::new();
+                for n in 0..100_000 {
+                    let jti = format!("race-{i}-{n}");
+                    if !store
+                        .record_client_token("racer", &jti, 9_000)
+                        .await
+                        .unwrap()
+                    {
+                        return recorded;
+                    }
+                    recorded.push(jti);
+                }
+                panic!("never refused");
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(store.remove_client("racer").await.unwrap().is_some());
+    for issuer in issuers {
+        for jti in issuer.await.unwrap() {
+            assert!(
+                store.is_revoked(&jti, None).await.unwrap(),
+                "{jti} was handed out and never revoked"
+            );
+        }
+    }
 }

@@ -22,7 +22,9 @@ use header::Header;
 pub use keys::KeySet;
 use keys::VerifyKey;
 
-const DEFAULT_LEEWAY: Duration = Duration::from_secs(30);
+/// Clock skew tolerated by default on `exp`, `nbf` and `iat`. Public so an
+/// issuer can keep revocations at least this long past their `exp`.
+pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(30);
 const DEFAULT_MAX_TOKEN_LEN: usize = 8 * 1024;
 
 /// Validates access tokens for one issuer and one audience.
