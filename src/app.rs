@@ -50,6 +50,8 @@ pub enum StartError {
     Store(#[from] StoreError),
     #[error("{0}")]
     Keys(#[from] KeyError),
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
     #[error("password hasher: {0}")]
     Hasher(#[from] HashError),
     #[error("cannot listen on {addr}: {source}")]
@@ -62,6 +64,13 @@ pub enum StartError {
 impl Services {
     /// Opens the store and keys named by `config`, creating them on first start.
     pub async fn start(config: Config) -> Result<AppState, StartError> {
+        config.check_issuer()?;
+        if config.issuer_is_insecure() {
+            tracing::warn!(
+                issuer = %config.issuer(),
+                "the issuer is plain http outside loopback: serve Signet behind https and set SIGNET_ISSUER to that URL"
+            );
+        }
         signet_guard::crypto::install();
         crate::telemetry::install();
         let shutdown = CancellationToken::new();

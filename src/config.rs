@@ -264,6 +264,41 @@ impl Config {
         }
     }
 
+    /// Serving needs an issuer clients can reach: with a wildcard listen
+    /// address the default (`http://0.0.0.0:8080`) is nobody's address, and
+    /// every token and discovery URL would carry it.
+    pub fn check_issuer(&self) -> Result<(), ConfigError> {
+        if self.issuer.is_none() && self.listen.ip().is_unspecified() {
+            return Err(ConfigError::Invalid(format!(
+                "SIGNET_ISSUER / issuer is required when listen ({}) is a wildcard address: \
+                 set it to the URL clients use, e.g. https://auth.example.com",
+                self.listen
+            )));
+        }
+        Ok(())
+    }
+
+    /// Whether the issuer is plain http on a host other than loopback, where
+    /// tokens and passwords would cross the network unencrypted.
+    pub fn issuer_is_insecure(&self) -> bool {
+        let issuer = self.issuer();
+        let Some(rest) = issuer.strip_prefix("http://") else {
+            return false;
+        };
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+        let host = match authority.strip_prefix('[') {
+            Some(v6) => v6.split(']').next().unwrap_or_default(),
+            None => authority
+                .rsplit_once(':')
+                .map_or(authority, |(host, _)| host),
+        };
+        let loopback = host.eq_ignore_ascii_case("localhost")
+            || host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback());
+        !loopback
+    }
+
     /// Sets the issuer explicitly (tests bind port 0 and learn the address late).
     pub fn set_issuer(&mut self, issuer: impl Into<String>) {
         self.issuer = Some(issuer.into());
@@ -365,6 +400,48 @@ mod tests {
         let figment = Figment::new().merge(("access_ttl", "fifteen"));
         let error = Config::from_figment(figment).unwrap_err().to_string();
         assert!(error.contains("access_ttl: `fifteen`"), "{error}");
+    }
+
+    #[test]
+    fn a_wildcard_listen_needs_an_issuer() {
+        for listen in ["0.0.0.0:8080", "[::]:8080"] {
+            let config = Config::from_figment(Figment::new().merge(("listen", listen))).unwrap();
+            let error = config.check_issuer().unwrap_err().to_string();
+            assert!(error.contains("SIGNET_ISSUER / issuer"), "{error}");
+            let config = Config::from_figment(
+                Figment::new()
+                    .merge(("listen", listen))
+                    .merge(("issuer", "https://auth.example.com")),
+            )
+            .unwrap();
+            assert!(config.check_issuer().is_ok());
+        }
+        assert!(Config::default().check_issuer().is_ok(), "loopback default");
+    }
+
+    #[test]
+    fn plain_http_issuers_are_insecure_outside_loopback() {
+        let with = |issuer: &str| {
+            let mut config = Config::default();
+            config.set_issuer(issuer);
+            config.issuer_is_insecure()
+        };
+        assert!(!Config::default().issuer_is_insecure());
+        for fine in [
+            "https://auth.example.com",
+            "http://localhost:8080",
+            "http://127.0.0.1:8080/",
+            "http://[::1]:8080",
+        ] {
+            assert!(!with(fine), "{fine}");
+        }
+        for insecure in [
+            "http://auth.example.com",
+            "http://10.0.0.5:8080",
+            "http://[2001:db8::1]",
+        ] {
+            assert!(with(insecure), "{insecure}");
+        }
     }
 
     #[test]

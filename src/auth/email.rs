@@ -10,7 +10,12 @@ const MAX_LEN: usize = 254;
 /// The comparable form of any username, valid or not: trimmed, NFKC,
 /// lower-cased (and NFKC again, since lower-casing can leave composed forms).
 pub fn fold(raw: &str) -> String {
-    raw.trim().nfkc().collect::<String>().to_lowercase().nfkc().collect()
+    raw.trim()
+        .nfkc()
+        .collect::<String>()
+        .to_lowercase()
+        .nfkc()
+        .collect()
 }
 
 /// Folds the address and checks its basic shape: one `@`, non-empty local
