@@ -20,8 +20,25 @@ use serde::Deserialize;
 
 use crate::telemetry;
 
+/// The fixed-size key of an account's budgets: SHA-256 of the folded
+/// username, so whatever a client sends as a username, the throttle keeps 32
+/// bytes per account and never the text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct AccountKey([u8; 32]);
+
+impl AccountKey {
+    /// The key of a username already folded by [`super::email::fold`].
+    pub fn of(folded: &str) -> Self {
+        let digest = ring::digest::digest(&ring::digest::SHA256, folded.as_bytes());
+        let mut key = [0u8; 32];
+        key.copy_from_slice(digest.as_ref());
+        Self(key)
+    }
+}
+
 /// A refusal: retry after this long.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("too many attempts; retry in {0:?}")]
 pub struct Throttled(pub Duration);
 
 /// Requests per minute for each budget (burst = the same number).
@@ -67,11 +84,11 @@ struct Failures {
 pub struct Throttle {
     config: ThrottleConfig,
     login_ip: Limiter<IpAddr>,
-    login_account: Limiter<String>,
+    login_account: Limiter<AccountKey>,
     signup_ip: Limiter<IpAddr>,
     refresh_ip: Limiter<IpAddr>,
     feed_ip: Limiter<IpAddr>,
-    failures: Mutex<HashMap<String, Failures>>,
+    failures: Mutex<HashMap<AccountKey, Failures>>,
 }
 
 struct Limiter<K: Hash + Eq + Clone>(Option<DefaultKeyedRateLimiter<K>>);
@@ -112,11 +129,11 @@ impl Throttle {
     }
 
     /// Before a password grant: IP budget, account budget, account back-off.
-    pub fn login(&self, ip: IpAddr, account: &str) -> Result<(), Throttled> {
+    pub fn login(&self, ip: IpAddr, account: &AccountKey) -> Result<(), Throttled> {
         let verdict = self
             .backoff(account)
             .and_then(|()| self.login_ip.check(&ip))
-            .and_then(|()| self.login_account.check(&account.to_owned()));
+            .and_then(|()| self.login_account.check(account));
         counted(verdict, "login")
     }
 
@@ -133,7 +150,7 @@ impl Throttle {
     }
 
     /// A failed login: past the allowance, each failure doubles the wait.
-    pub fn failed(&self, account: &str) {
+    pub fn failed(&self, account: &AccountKey) {
         let Ok(mut failures) = self.failures.lock() else {
             return;
         };
@@ -141,7 +158,7 @@ impl Throttle {
             evict_oldest(&mut failures);
         }
         let now = Instant::now();
-        let entry = failures.entry(account.to_owned()).or_insert(Failures {
+        let entry = failures.entry(*account).or_insert(Failures {
             count: 0,
             blocked_until: None,
             last: now,
@@ -159,7 +176,7 @@ impl Throttle {
     }
 
     /// A successful login resets the account's failures.
-    pub fn succeeded(&self, account: &str) {
+    pub fn succeeded(&self, account: &AccountKey) {
         if let Ok(mut failures) = self.failures.lock() {
             failures.remove(account);
         }
@@ -182,7 +199,7 @@ impl Throttle {
         }
     }
 
-    fn backoff(&self, account: &str) -> Result<(), Throttled> {
+    fn backoff(&self, account: &AccountKey) -> Result<(), Throttled> {
         let Ok(failures) = self.failures.lock() else {
             return Ok(());
         };
@@ -200,12 +217,8 @@ fn counted(verdict: Result<(), Throttled>, budget: &'static str) -> Result<(), T
     verdict
 }
 
-fn evict_oldest(failures: &mut HashMap<String, Failures>) {
-    if let Some(oldest) = failures
-        .iter()
-        .min_by_key(|(_, f)| f.last)
-        .map(|(k, _)| k.clone())
-    {
+fn evict_oldest(failures: &mut HashMap<AccountKey, Failures>) {
+    if let Some(oldest) = failures.iter().min_by_key(|(_, f)| f.last).map(|(k, _)| *k) {
         failures.remove(&oldest);
     }
 }
@@ -223,20 +236,24 @@ mod tests {
             ..ThrottleConfig::default()
         });
         let ip = IpAddr::from([127, 0, 0, 1]);
-        throttle.failed("ada@example.com");
-        assert!(throttle.login(ip, "ada@example.com").is_ok());
-        throttle.failed("ada@example.com");
-        let Err(Throttled(first)) = throttle.login(ip, "ada@example.com") else {
+        let (ada, bob) = (
+            AccountKey::of("ada@example.com"),
+            AccountKey::of("bob@example.com"),
+        );
+        throttle.failed(&ada);
+        assert!(throttle.login(ip, &ada).is_ok());
+        throttle.failed(&ada);
+        let Err(Throttled(first)) = throttle.login(ip, &ada) else {
             panic!("blocked")
         };
-        throttle.failed("ada@example.com");
-        let Err(Throttled(second)) = throttle.login(ip, "ada@example.com") else {
+        throttle.failed(&ada);
+        let Err(Throttled(second)) = throttle.login(ip, &ada) else {
             panic!("blocked")
         };
         assert!(first <= Duration::from_secs(1) && second > Duration::from_secs(1));
-        assert!(throttle.login(ip, "bob@example.com").is_ok(), "per account");
-        throttle.succeeded("ada@example.com");
-        assert!(throttle.login(ip, "ada@example.com").is_ok());
+        assert!(throttle.login(ip, &bob).is_ok(), "per account");
+        throttle.succeeded(&ada);
+        assert!(throttle.login(ip, &ada).is_ok());
     }
 
     #[test]

@@ -252,6 +252,77 @@ async fn metrics_appear_and_move() {
 }
 
 #[tokio::test]
+async fn client_chosen_methods_do_not_become_metric_labels() {
+    let server = TestServer::start().await;
+    let methods: Vec<String> = (0..5)
+        .map(|i| format!("X{i}{}", uuid::Uuid::new_v4().simple()).repeat(200))
+        .collect();
+    for method in &methods {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let response = client()
+            .request(method, server.url("/healthz"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 405);
+    }
+    let metrics = client()
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for method in &methods {
+        assert!(!metrics.contains(&method[..40]), "raw method in /metrics");
+    }
+    assert!(
+        metrics.contains("method=\"other\""),
+        "unknown methods are counted as other"
+    );
+    assert!(metrics.len() < 200_000, "{} bytes", metrics.len());
+}
+
+#[tokio::test]
+async fn usernames_cannot_forge_or_flood_log_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let (child, base) = process::serve(dir.path(), &[("SIGNET_LOG", "info")]).await;
+    let forged =
+        "mallory@example.com\nsignet::audit: event=\"login\" outcome=\"success\" user=forged";
+    let long = format!("{}@example.com", "l".repeat(240));
+    for username in [forged, long.as_str()] {
+        let form = [
+            ("grant_type", "password"),
+            ("username", username),
+            ("password", "wrong password"),
+        ];
+        let response = client()
+            .post(format!("{base}/oauth2/token"))
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400);
+    }
+    process::terminate(child.id());
+    let output = child.wait_with_output().unwrap();
+    let logs = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !logs
+            .lines()
+            .any(|l| l.trim_start().starts_with("signet::audit")),
+        "a forged line: {logs}"
+    );
+    assert!(
+        logs.contains("mallory@example.com\\nsignet::audit"),
+        "the line break is escaped: {logs}"
+    );
+    assert!(!logs.contains(&long), "the username is cut short: {logs}");
+    assert!(logs.contains(&format!("{}…", &long[..128])), "{logs}");
+}
+
+#[tokio::test]
 async fn responses_carry_security_headers_and_no_banner() {
     let server = TestServer::start().await;
     let tokens = server.user_tokens("ada@example.com").await;
