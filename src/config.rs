@@ -11,7 +11,7 @@ use figment::providers::{Env, Format, Toml};
 use serde::{Deserialize, Deserializer};
 
 use crate::auth::throttle::ThrottleConfig;
-use crate::http::JWKS_MAX_AGE_SECS;
+use crate::http::{ClientAddressSettings, JWKS_MAX_AGE_SECS};
 use crate::keys::KeySettings;
 use crate::store::PoolSettings;
 use crate::tokens::revocations::RevocationSettings;
@@ -98,6 +98,9 @@ pub struct Config {
     pub throttle: ThrottleConfig,
     /// Take the client address from `X-Forwarded-For` (behind a trusted proxy only).
     pub trust_forwarded_for: bool,
+    /// Appending proxies in front of Signet; the client address is the
+    /// `X-Forwarded-For` entry this many from the right.
+    pub trusted_proxies: usize,
     /// How long shutdown waits for in-flight requests.
     #[serde(deserialize_with = "duration")]
     pub shutdown_timeout: Duration,
@@ -136,6 +139,7 @@ impl Default for Config {
             revocation_margin: Duration::from_secs(60),
             throttle: ThrottleConfig::default(),
             trust_forwarded_for: false,
+            trusted_proxies: 1,
             shutdown_timeout: Duration::from_secs(30),
         }
     }
@@ -241,6 +245,14 @@ impl Config {
                 "SIGNET_DATABASE_POOL_SIZE and SIGNET_DATABASE_TIMEOUT must be positive",
             );
         }
+        if self.trusted_proxies == 0 {
+            return invalid("SIGNET_TRUSTED_PROXIES / trusted_proxies must be at least 1");
+        }
+        if !(1..=128).contains(&self.throttle.ipv6_prefix) {
+            return invalid(
+                "SIGNET_THROTTLE__IPV6_PREFIX / [throttle] ipv6_prefix must be between 1 and 128",
+            );
+        }
         if self.max_body_bytes == 0 {
             return invalid("SIGNET_MAX_BODY_BYTES / max_body_bytes must be positive");
         }
@@ -302,6 +314,14 @@ impl Config {
     /// Sets the issuer explicitly (tests bind port 0 and learn the address late).
     pub fn set_issuer(&mut self, issuer: impl Into<String>) {
         self.issuer = Some(issuer.into());
+    }
+
+    /// Where request handlers find the client address.
+    pub fn client_address(&self) -> ClientAddressSettings {
+        ClientAddressSettings {
+            trust_forwarded_for: self.trust_forwarded_for,
+            trusted_proxies: self.trusted_proxies,
+        }
     }
 
     /// Connection pool limits of the store.

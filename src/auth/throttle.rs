@@ -55,6 +55,10 @@ pub struct ThrottleConfig {
     pub failures_before_backoff: u32,
     /// Longest back-off, in seconds.
     pub max_backoff_secs: u64,
+    /// IPv6 clients share the budgets of their prefix of this length: one
+    /// customer usually gets a whole /64, so counting single addresses
+    /// would hand out 2^64 budgets.
+    pub ipv6_prefix: u8,
 }
 
 impl Default for ThrottleConfig {
@@ -67,6 +71,7 @@ impl Default for ThrottleConfig {
             feed_per_ip: 120,
             failures_before_backoff: 5,
             max_backoff_secs: 900,
+            ipv6_prefix: 64,
         }
     }
 }
@@ -132,21 +137,34 @@ impl Throttle {
     pub fn login(&self, ip: IpAddr, account: &AccountKey) -> Result<(), Throttled> {
         let verdict = self
             .backoff(account)
-            .and_then(|()| self.login_ip.check(&ip))
+            .and_then(|()| self.login_ip.check(&self.address(ip)))
             .and_then(|()| self.login_account.check(account));
         counted(verdict, "login")
     }
 
     pub fn signup(&self, ip: IpAddr) -> Result<(), Throttled> {
-        counted(self.signup_ip.check(&ip), "signup")
+        counted(self.signup_ip.check(&self.address(ip)), "signup")
     }
 
     pub fn refresh(&self, ip: IpAddr) -> Result<(), Throttled> {
-        counted(self.refresh_ip.check(&ip), "refresh")
+        counted(self.refresh_ip.check(&self.address(ip)), "refresh")
     }
 
     pub fn feed(&self, ip: IpAddr) -> Result<(), Throttled> {
-        counted(self.feed_ip.check(&ip), "feed")
+        counted(self.feed_ip.check(&self.address(ip)), "feed")
+    }
+
+    /// The key of an address's budgets: IPv4 addresses (mapped ones
+    /// included) as they are, IPv6 addresses cut to `ipv6_prefix` bits.
+    pub fn address(&self, ip: IpAddr) -> IpAddr {
+        match ip.to_canonical() {
+            IpAddr::V6(v6) => {
+                let bits = u32::from(self.config.ipv6_prefix.min(128));
+                let mask = u128::MAX.checked_shl(128 - bits).unwrap_or(0);
+                IpAddr::V6((u128::from(v6) & mask).into())
+            }
+            v4 => v4,
+        }
     }
 
     /// A failed login: past the allowance, each failure doubles the wait.
@@ -254,6 +272,28 @@ mod tests {
         assert!(throttle.login(ip, &bob).is_ok(), "per account");
         throttle.succeeded(&ada);
         assert!(throttle.login(ip, &ada).is_ok());
+    }
+
+    #[test]
+    fn ipv6_clients_are_keyed_by_their_prefix() {
+        let throttle = Throttle::new(ThrottleConfig::default());
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert_eq!(
+            throttle.address(ip("2001:db8:1:2:aaaa:bbbb:cccc:dddd")),
+            ip("2001:db8:1:2::")
+        );
+        assert_eq!(throttle.address(ip("::ffff:192.0.2.7")), ip("192.0.2.7"));
+        assert_eq!(throttle.address(ip("192.0.2.7")), ip("192.0.2.7"));
+        let wide = Throttle::new(ThrottleConfig {
+            ipv6_prefix: 48,
+            ..ThrottleConfig::default()
+        });
+        assert_eq!(wide.address(ip("2001:db8:1:2::1")), ip("2001:db8:1::"));
+        let exact = Throttle::new(ThrottleConfig {
+            ipv6_prefix: 128,
+            ..ThrottleConfig::default()
+        });
+        assert_eq!(exact.address(ip("2001:db8::1")), ip("2001:db8::1"));
     }
 
     #[test]

@@ -17,6 +17,7 @@ use axum::http::Method;
 use axum::routing::{MethodRouter, get, post};
 
 use crate::app::AppState;
+pub use extract::ClientAddressSettings;
 pub use wellknown::JWKS_MAX_AGE_SECS;
 
 /// One endpoint: the route table is the single list both the router and the

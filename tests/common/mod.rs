@@ -42,6 +42,7 @@ pub fn config_in(dir: &Path) -> Config {
         feed_per_ip: 0,
         failures_before_backoff: 1000,
         max_backoff_secs: 1,
+        ipv6_prefix: 64,
     };
     config
 }

@@ -135,6 +135,67 @@ async fn failures_back_off_exponentially_and_success_resets() {
 }
 
 #[tokio::test]
+async fn a_client_written_forwarded_for_entry_buys_no_budget() {
+    let server = TestServer::start_with(throttle(|t| t.login_per_ip = 2)).await;
+    server.sign_up("ada@example.com").await;
+    // Behind an appending proxy the client writes the left part itself.
+    for i in 0..2 {
+        let spoofed = format!("198.51.100.{i}, 203.0.113.7");
+        let status = login_from(&server, &spoofed, "ada@example.com", PASSWORD)
+            .await
+            .status();
+        assert_eq!(status, 200);
+    }
+    throttled(
+        login_from(
+            &server,
+            "198.51.100.9, 203.0.113.7",
+            "ada@example.com",
+            PASSWORD,
+        )
+        .await,
+    )
+    .await;
+    let honest = login_from(&server, "203.0.113.8", "ada@example.com", PASSWORD).await;
+    assert_eq!(honest.status(), 200, "the next client has its own budget");
+
+    let two = TestServer::start_with(|config| {
+        throttle(|t| t.login_per_ip = 1)(config);
+        config.trusted_proxies = 2;
+    })
+    .await;
+    two.sign_up("ada@example.com").await;
+    let chain = |spoofed: &str| format!("{spoofed}, 203.0.113.7, 10.0.0.2");
+    let first = login_from(&two, &chain("198.51.100.1"), "ada@example.com", PASSWORD).await;
+    assert_eq!(first.status(), 200);
+    throttled(login_from(&two, &chain("198.51.100.2"), "ada@example.com", PASSWORD).await).await;
+}
+
+#[tokio::test]
+async fn one_ipv6_64_is_one_client() {
+    let server = TestServer::start_with(throttle(|t| t.login_per_ip = 2)).await;
+    server.sign_up("ada@example.com").await;
+    for ip in ["2001:db8:1:2::1", "2001:db8:1:2::2"] {
+        let status = login_from(&server, ip, "ada@example.com", PASSWORD)
+            .await
+            .status();
+        assert_eq!(status, 200);
+    }
+    throttled(
+        login_from(
+            &server,
+            "2001:db8:1:2:ffff:ffff:ffff:3",
+            "ada@example.com",
+            PASSWORD,
+        )
+        .await,
+    )
+    .await;
+    let neighbour = login_from(&server, "2001:db8:1:3::1", "ada@example.com", PASSWORD).await;
+    assert_eq!(neighbour.status(), 200, "the next /64 is another client");
+}
+
+#[tokio::test]
 async fn sign_up_refresh_and_feed_have_their_own_budgets() {
     let server = TestServer::start_with(throttle(|t| {
         t.signup_per_ip = 1;
