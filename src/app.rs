@@ -187,23 +187,12 @@ pub async fn serve(
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let token = state.shutdown.clone();
-    let signal = async move {
+    let stop = state.shutdown.clone();
+    tokio::spawn(async move {
         shutdown.await;
-        token.cancel();
-    };
-    let stopping = state.shutdown.clone();
-    let grace = state.config.shutdown_timeout;
-    let server = axum::serve(
-        listener,
-        app(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(signal);
-    tokio::select! {
-        result = server => result,
-        () = async { stopping.cancelled().await; tokio::time::sleep(grace).await } => {
-            tracing::warn!("shutdown timeout reached; dropping the requests still in flight");
-            Ok(())
-        }
-    }
+        stop.cancel();
+    });
+    let settings = state.config.server_settings();
+    let stop = state.shutdown.clone();
+    crate::http::server::serve(listener, app(state), settings, stop).await
 }

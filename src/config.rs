@@ -11,6 +11,7 @@ use figment::providers::{Env, Format, Toml};
 use serde::{Deserialize, Deserializer};
 
 use crate::auth::throttle::ThrottleConfig;
+use crate::http::server::ServerSettings;
 use crate::http::{ClientAddressSettings, JWKS_MAX_AGE_SECS};
 use crate::keys::KeySettings;
 use crate::store::PoolSettings;
@@ -101,6 +102,12 @@ pub struct Config {
     /// Appending proxies in front of Signet; the client address is the
     /// `X-Forwarded-For` entry this many from the right.
     pub trusted_proxies: usize,
+    /// Longest time to receive a request head (and to keep an idle
+    /// connection open between requests).
+    #[serde(deserialize_with = "duration")]
+    pub header_read_timeout: Duration,
+    /// Open connections at most; more wait in the listen backlog.
+    pub max_connections: usize,
     /// How long shutdown waits for in-flight requests.
     #[serde(deserialize_with = "duration")]
     pub shutdown_timeout: Duration,
@@ -141,6 +148,8 @@ impl Default for Config {
             trust_forwarded_for: false,
             trusted_proxies: 1,
             shutdown_timeout: Duration::from_secs(30),
+            header_read_timeout: Duration::from_secs(10),
+            max_connections: 4096,
         }
     }
 }
@@ -245,6 +254,11 @@ impl Config {
                 "SIGNET_DATABASE_POOL_SIZE and SIGNET_DATABASE_TIMEOUT must be positive",
             );
         }
+        if self.header_read_timeout.is_zero() || self.max_connections == 0 {
+            return invalid(
+                "SIGNET_HEADER_READ_TIMEOUT and SIGNET_MAX_CONNECTIONS must be positive",
+            );
+        }
         if self.trusted_proxies == 0 {
             return invalid("SIGNET_TRUSTED_PROXIES / trusted_proxies must be at least 1");
         }
@@ -321,6 +335,15 @@ impl Config {
         ClientAddressSettings {
             trust_forwarded_for: self.trust_forwarded_for,
             trusted_proxies: self.trusted_proxies,
+        }
+    }
+
+    /// Connection limits of the HTTP server.
+    pub fn server_settings(&self) -> ServerSettings {
+        ServerSettings {
+            header_read_timeout: self.header_read_timeout,
+            max_connections: self.max_connections,
+            shutdown_timeout: self.shutdown_timeout,
         }
     }
 

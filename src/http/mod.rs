@@ -8,6 +8,7 @@ mod health;
 mod layers;
 mod oauth;
 mod revocations;
+pub mod server;
 mod sessions;
 mod users;
 mod wellknown;
