@@ -102,7 +102,7 @@ impl Services {
         let services = Arc::new(Services {
             accounts: Accounts::new(store.clone(), hasher.clone()),
             clients: Clients::new(store.clone()),
-            throttle: Throttle::new(config.throttle),
+            throttle: Throttle::new(config.throttle, store.clone()),
             access_tokens,
             hasher,
             validator: Validator::new(issuer.clone(), config.audience.clone()),
@@ -130,7 +130,9 @@ const FEED_FOLLOW_INTERVAL: Duration = Duration::from_millis(500);
 /// ended sessions and expired revocations, and following the store's feed.
 fn spawn_upkeep(services: &AppState) {
     every(services, services.config.cleanup_interval, |s| async move {
-        s.throttle.prune();
+        if let Err(error) = s.throttle.prune().await {
+            tracing::warn!(%error, "login budget clean-up failed; will retry");
+        }
         match s.revocations.prune().await {
             Ok(pruned) if pruned != Default::default() => {
                 tracing::debug!(?pruned, "cleaned up expired sessions and revocations");

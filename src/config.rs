@@ -262,6 +262,11 @@ impl Config {
         if self.trusted_proxies == 0 {
             return invalid("SIGNET_TRUSTED_PROXIES / trusted_proxies must be at least 1");
         }
+        if self.throttle.failure_window_secs == 0 {
+            return invalid(
+                "SIGNET_THROTTLE__FAILURE_WINDOW_SECS / [throttle] failure_window_secs must be positive",
+            );
+        }
         if !(1..=128).contains(&self.throttle.ipv6_prefix) {
             return invalid(
                 "SIGNET_THROTTLE__IPV6_PREFIX / [throttle] ipv6_prefix must be between 1 and 128",

@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::accounts::{Accounts, LoginError};
-use super::throttle::{AccountKey, Throttle, Throttled};
+use super::throttle::{AccountKey, AttemptError, Throttle, Throttled};
 use super::{email, policy};
 use crate::store::User;
 use crate::telemetry;
@@ -31,6 +31,15 @@ pub enum PasswordLoginError {
     Login(#[from] LoginError),
 }
 
+impl From<AttemptError> for PasswordLoginError {
+    fn from(error: AttemptError) -> Self {
+        match error {
+            AttemptError::Throttled(throttled) => Self::Throttled(throttled),
+            AttemptError::Store(store) => Self::Login(LoginError::Store(store)),
+        }
+    }
+}
+
 /// Checks `username` and `password` from client address `ip`.
 pub async fn password(
     accounts: &Accounts,
@@ -46,25 +55,27 @@ pub async fn password(
         return Err(PasswordLoginError::PasswordTooLong);
     }
     let folded = email::fold(username);
-    let account = AccountKey::of(&folded);
-    throttle.login(ip, &account)?;
+    let attempt = throttle.login(ip, AccountKey::of(&folded)).await?;
     match accounts.authenticate(username, password).await {
         Ok(user) => {
-            throttle.succeeded(&account);
+            attempt.succeeded().await;
             tracing::info!(target: "signet::audit", event = "login", outcome = "success", user = %user.id);
             Ok(user)
         }
+        Err(LoginError::InvalidCredentials) => {
+            // The reservation stays spent: this is the failure it counted.
+            drop(attempt);
+            telemetry::login_failed();
+            tracing::info!(
+                target: "signet::audit",
+                event = "login",
+                outcome = "failure",
+                username = %telemetry::untrusted(&folded)
+            );
+            Err(LoginError::InvalidCredentials.into())
+        }
         Err(error) => {
-            if matches!(error, LoginError::InvalidCredentials) {
-                throttle.failed(&account);
-                telemetry::login_failed();
-                tracing::info!(
-                    target: "signet::audit",
-                    event = "login",
-                    outcome = "failure",
-                    username = %telemetry::untrusted(&folded)
-                );
-            }
+            attempt.release().await;
             Err(error.into())
         }
     }

@@ -67,71 +67,92 @@ async fn logins_are_limited_per_ip() {
     assert_eq!(other.status(), 200, "other addresses are not affected");
 }
 
-#[tokio::test]
-async fn logins_are_limited_per_account_known_or_not() {
-    let server = TestServer::start_with(throttle(|t| t.login_per_account = 2)).await;
-    server.sign_up("ada@example.com").await;
-    for email in ["ada@example.com", "nobody@example.com"] {
-        for i in 0..2 {
-            let status = login_from(&server, &format!("10.1.0.{i}"), email, "wrong password")
-                .await
-                .status();
-            assert_eq!(status, 400);
-        }
-        let third = login_from(&server, "10.1.0.9", email, "wrong password").await;
-        let retry = throttled(third).await;
-        assert!(retry <= 60, "{email}: {retry}");
-    }
+/// Wrong-password logins at `email` from `ip`, all at once; their statuses.
+async fn failures_at_once(server: &TestServer, ip: &str, email: &str, n: usize) -> Vec<u16> {
+    let attempts = (0..n).map(|_| async {
+        login_from(server, ip, email, "wrong password")
+            .await
+            .status()
+            .as_u16()
+    });
+    futures_util::future::join_all(attempts).await
 }
 
-#[tokio::test]
-async fn failures_back_off_exponentially_and_success_resets() {
+fn count(statuses: &[u16], status: u16) -> usize {
+    statuses.iter().filter(|s| **s == status).count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn parallel_wrong_passwords_cannot_exceed_the_budget() {
     let server = TestServer::start_with(throttle(|t| {
-        t.failures_before_backoff = 3;
-        t.max_backoff_secs = 900;
+        t.failures_per_address = 3;
+        t.failures_per_account = 5;
     }))
     .await;
     server.sign_up("ada@example.com").await;
-    for _ in 0..2 {
-        assert_eq!(
-            login_from(&server, "10.2.0.1", "ada@example.com", "wrong")
-                .await
-                .status(),
-            400
-        );
+    // Known or not, an account's budget is reserved before argon2 runs.
+    for email in ["ada@example.com", "nobody@example.com"] {
+        let statuses = failures_at_once(&server, "198.51.100.1", email, 12).await;
+        assert_eq!(count(&statuses, 400), 3, "{email}: {statuses:?}");
+        assert_eq!(count(&statuses, 429), 9, "{email}: {statuses:?}");
+        let mut spread = Vec::new();
+        for i in 0..4 {
+            spread.extend(
+                failures_at_once(&server, &format!("198.51.100.{}", 10 + i), email, 3).await,
+            );
+        }
+        assert_eq!(count(&spread, 400), 2, "the account budget: {spread:?}");
     }
+    let retry =
+        throttled(login_from(&server, "198.51.100.1", "ada@example.com", "wrong").await).await;
+    assert!(retry <= 900, "{retry}");
+}
+
+#[tokio::test]
+async fn an_attacker_cannot_lock_the_real_user_out() {
+    let server = TestServer::start_with(throttle(|t| {
+        t.failures_per_address = 3;
+        t.failures_per_account = 5;
+    }))
+    .await;
+    server.sign_up("ada@example.com").await;
+    let home = "192.0.2.10";
     assert_eq!(
-        login_from(&server, "10.2.0.1", "ada@example.com", PASSWORD)
+        login_from(&server, home, "ada@example.com", PASSWORD)
             .await
             .status(),
         200
     );
-    for _ in 0..3 {
-        let status = login_from(&server, "10.2.0.1", "ada@example.com", "wrong")
+
+    // One attacker address spends its own budget, nobody else's.
+    let statuses = failures_at_once(&server, "203.0.113.66", "ada@example.com", 6).await;
+    assert_eq!((count(&statuses, 400), count(&statuses, 429)), (3, 3));
+    let travelling = login_from(&server, "198.51.100.7", "ada@example.com", PASSWORD).await;
+    assert_eq!(travelling.status(), 200, "a new address still gets in");
+
+    // Many attacker addresses spend the budget of unknown addresses …
+    for i in 0..10 {
+        failures_at_once(&server, &format!("203.0.113.{i}"), "ada@example.com", 3).await;
+    }
+    throttled(login_from(&server, "203.0.113.200", "ada@example.com", PASSWORD).await).await;
+    // … and the real user's addresses are not held by it.
+    for ip in [home, "198.51.100.7"] {
+        let status = login_from(&server, ip, "ada@example.com", PASSWORD)
             .await
             .status();
-        assert_eq!(status, 400, "the success reset the count");
+        assert_eq!(status, 200, "{ip}");
     }
-    let first = throttled(login_from(&server, "10.2.0.1", "ada@example.com", PASSWORD).await).await;
-    assert_eq!(
-        first, 1,
-        "2^0 seconds after the first failure over the allowance"
-    );
-    tokio::time::sleep(Duration::from_millis(1100)).await;
-    assert_eq!(
-        login_from(&server, "10.2.0.1", "ada@example.com", "wrong")
-            .await
-            .status(),
-        400
-    );
-    let second =
-        throttled(login_from(&server, "10.2.0.1", "ada@example.com", PASSWORD).await).await;
-    assert_eq!(second, 2, "doubled");
-    // Unknown accounts back off alike, so the lock reveals nothing.
-    for _ in 0..4 {
-        login_from(&server, "10.2.0.1", "nobody@example.com", "wrong").await;
+    // A success clears the address's own count too.
+    for _ in 0..2 {
+        let statuses = failures_at_once(&server, home, "ada@example.com", 2).await;
+        assert_eq!(count(&statuses, 400), 2);
+        assert_eq!(
+            login_from(&server, home, "ada@example.com", PASSWORD)
+                .await
+                .status(),
+            200
+        );
     }
-    throttled(login_from(&server, "10.2.0.1", "nobody@example.com", "wrong").await).await;
 }
 
 #[tokio::test]
