@@ -255,7 +255,7 @@ impl Throttle {
 
     /// The key of an address's budgets: IPv4 addresses (mapped ones
     /// included) as they are, IPv6 addresses cut to `ipv6_prefix` bits.
-    pub fn address(&self, ip: IpAddr) -> IpAddr {
+    fn address(&self, ip: IpAddr) -> IpAddr {
         address_key(ip, self.config.ipv6_prefix)
     }
 
