@@ -50,6 +50,8 @@ pub enum StartError {
     Store(#[from] StoreError),
     #[error("{0}")]
     Keys(#[from] KeyError),
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
     #[error("password hasher: {0}")]
     Hasher(#[from] HashError),
     #[error("cannot listen on {addr}: {source}")]
@@ -62,6 +64,13 @@ pub enum StartError {
 impl Services {
     /// Opens the store and keys named by `config`, creating them on first start.
     pub async fn start(config: Config) -> Result<AppState, StartError> {
+        config.check_issuer()?;
+        if config.issuer_is_insecure() {
+            tracing::warn!(
+                issuer = %config.issuer(),
+                "the issuer is plain http outside loopback: serve Signet behind https and set SIGNET_ISSUER to that URL"
+            );
+        }
         signet_guard::crypto::install();
         crate::telemetry::install();
         let shutdown = CancellationToken::new();
@@ -100,7 +109,7 @@ impl Services {
         let services = Arc::new(Services {
             accounts: Accounts::new(store.clone(), hasher.clone(), revocations.clone()),
             clients: Clients::new(store.clone(), revocations.clone()),
-            throttle: Throttle::new(config.throttle),
+            throttle: Throttle::new(config.throttle, store.clone()),
             access_tokens,
             hasher,
             validator: Validator::new(issuer.clone(), config.audience.clone()),
@@ -128,7 +137,9 @@ const FEED_FOLLOW_INTERVAL: Duration = Duration::from_millis(500);
 /// ended sessions and expired revocations, and following the store's feed.
 fn spawn_upkeep(services: &AppState) {
     every(services, services.config.cleanup_interval, |s| async move {
-        s.throttle.prune();
+        if let Err(error) = s.throttle.prune().await {
+            tracing::warn!(%error, "login budget clean-up failed; will retry");
+        }
         match s.revocations.prune().await {
             Ok(pruned) if pruned != Default::default() => {
                 tracing::debug!(?pruned, "cleaned up expired sessions and revocations");
@@ -185,23 +196,12 @@ pub async fn serve(
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let token = state.shutdown.clone();
-    let signal = async move {
+    let stop = state.shutdown.clone();
+    tokio::spawn(async move {
         shutdown.await;
-        token.cancel();
-    };
-    let stopping = state.shutdown.clone();
-    let grace = state.config.shutdown_timeout;
-    let server = axum::serve(
-        listener,
-        app(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(signal);
-    tokio::select! {
-        result = server => result,
-        () = async { stopping.cancelled().await; tokio::time::sleep(grace).await } => {
-            tracing::warn!("shutdown timeout reached; dropping the requests still in flight");
-            Ok(())
-        }
-    }
+        stop.cancel();
+    });
+    let settings = state.config.server_settings();
+    let stop = state.shutdown.clone();
+    crate::http::server::serve(listener, app(state), settings, stop).await
 }

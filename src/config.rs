@@ -13,6 +13,8 @@ use serde::{Deserialize, Deserializer};
 use crate::auth::accounts::PasswordChangeRevokes;
 pub use crate::auth::passwords::Argon2Config;
 use crate::auth::throttle::ThrottleConfig;
+use crate::http::ClientAddressSettings;
+use crate::http::server::ServerSettings;
 pub use crate::keys::SigningAlg;
 use crate::keys::{JWKS_MAX_AGE_SECS, KeySettings};
 use crate::store::PoolSettings;
@@ -78,6 +80,15 @@ pub struct Config {
     pub throttle: ThrottleConfig,
     /// Take the client address from `X-Forwarded-For` (behind a trusted proxy only).
     pub trust_forwarded_for: bool,
+    /// Appending proxies in front of Signet; the client address is the
+    /// `X-Forwarded-For` entry this many from the right.
+    pub trusted_proxies: usize,
+    /// Longest time to receive a request head (and to keep an idle
+    /// connection open between requests).
+    #[serde(deserialize_with = "duration")]
+    pub header_read_timeout: Duration,
+    /// Open connections at most; more wait in the listen backlog.
+    pub max_connections: usize,
     /// How long shutdown waits for in-flight requests.
     #[serde(deserialize_with = "duration")]
     pub shutdown_timeout: Duration,
@@ -118,7 +129,10 @@ impl Default for Config {
             revocation_margin: Duration::from_secs(60),
             throttle: ThrottleConfig::default(),
             trust_forwarded_for: false,
+            trusted_proxies: 1,
             shutdown_timeout: Duration::from_secs(30),
+            header_read_timeout: Duration::from_secs(10),
+            max_connections: 4096,
         }
     }
 }
@@ -228,6 +242,24 @@ impl Config {
                 "SIGNET_DATABASE_POOL_SIZE and SIGNET_DATABASE_TIMEOUT must be positive",
             );
         }
+        if self.header_read_timeout.is_zero() || self.max_connections == 0 {
+            return invalid(
+                "SIGNET_HEADER_READ_TIMEOUT and SIGNET_MAX_CONNECTIONS must be positive",
+            );
+        }
+        if self.trusted_proxies == 0 {
+            return invalid("SIGNET_TRUSTED_PROXIES / trusted_proxies must be at least 1");
+        }
+        if self.throttle.failure_window_secs == 0 {
+            return invalid(
+                "SIGNET_THROTTLE__FAILURE_WINDOW_SECS / [throttle] failure_window_secs must be positive",
+            );
+        }
+        if !(1..=128).contains(&self.throttle.ipv6_prefix) {
+            return invalid(
+                "SIGNET_THROTTLE__IPV6_PREFIX / [throttle] ipv6_prefix must be between 1 and 128",
+            );
+        }
         if self.max_body_bytes == 0 {
             return invalid("SIGNET_MAX_BODY_BYTES / max_body_bytes must be positive");
         }
@@ -258,9 +290,61 @@ impl Config {
         }
     }
 
+    /// Serving needs an issuer clients can reach: with a wildcard listen
+    /// address the default (`http://0.0.0.0:8080`) is nobody's address, and
+    /// every token and discovery URL would carry it.
+    pub fn check_issuer(&self) -> Result<(), ConfigError> {
+        if self.issuer.is_none() && self.listen.ip().is_unspecified() {
+            return Err(ConfigError::Invalid(format!(
+                "SIGNET_ISSUER / issuer is required when listen ({}) is a wildcard address: \
+                 set it to the URL clients use, e.g. https://auth.example.com",
+                self.listen
+            )));
+        }
+        Ok(())
+    }
+
+    /// Whether the issuer is plain http on a host other than loopback, where
+    /// tokens and passwords would cross the network unencrypted.
+    pub fn issuer_is_insecure(&self) -> bool {
+        let issuer = self.issuer();
+        let Some(rest) = issuer.strip_prefix("http://") else {
+            return false;
+        };
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+        let host = match authority.strip_prefix('[') {
+            Some(v6) => v6.split(']').next().unwrap_or_default(),
+            None => authority
+                .rsplit_once(':')
+                .map_or(authority, |(host, _)| host),
+        };
+        let loopback = host.eq_ignore_ascii_case("localhost")
+            || host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback());
+        !loopback
+    }
+
     /// Sets the issuer explicitly (tests bind port 0 and learn the address late).
     pub fn set_issuer(&mut self, issuer: impl Into<String>) {
         self.issuer = Some(issuer.into());
+    }
+
+    /// Where request handlers find the client address.
+    pub fn client_address(&self) -> ClientAddressSettings {
+        ClientAddressSettings {
+            trust_forwarded_for: self.trust_forwarded_for,
+            trusted_proxies: self.trusted_proxies,
+        }
+    }
+
+    /// Connection limits of the HTTP server.
+    pub fn server_settings(&self) -> ServerSettings {
+        ServerSettings {
+            header_read_timeout: self.header_read_timeout,
+            max_connections: self.max_connections,
+            shutdown_timeout: self.shutdown_timeout,
+        }
     }
 
     /// Connection pool limits of the store.
@@ -389,6 +473,48 @@ mod tests {
         );
         let figment = Figment::new().merge(("revocation_margin", "30s"));
         assert!(Config::from_figment(figment).is_ok());
+    }
+
+    #[test]
+    fn a_wildcard_listen_needs_an_issuer() {
+        for listen in ["0.0.0.0:8080", "[::]:8080"] {
+            let config = Config::from_figment(Figment::new().merge(("listen", listen))).unwrap();
+            let error = config.check_issuer().unwrap_err().to_string();
+            assert!(error.contains("SIGNET_ISSUER / issuer"), "{error}");
+            let config = Config::from_figment(
+                Figment::new()
+                    .merge(("listen", listen))
+                    .merge(("issuer", "https://auth.example.com")),
+            )
+            .unwrap();
+            assert!(config.check_issuer().is_ok());
+        }
+        assert!(Config::default().check_issuer().is_ok(), "loopback default");
+    }
+
+    #[test]
+    fn plain_http_issuers_are_insecure_outside_loopback() {
+        let with = |issuer: &str| {
+            let mut config = Config::default();
+            config.set_issuer(issuer);
+            config.issuer_is_insecure()
+        };
+        assert!(!Config::default().issuer_is_insecure());
+        for fine in [
+            "https://auth.example.com",
+            "http://localhost:8080",
+            "http://127.0.0.1:8080/",
+            "http://[::1]:8080",
+        ] {
+            assert!(!with(fine), "{fine}");
+        }
+        for insecure in [
+            "http://auth.example.com",
+            "http://10.0.0.5:8080",
+            "http://[2001:db8::1]",
+        ] {
+            assert!(with(insecure), "{insecure}");
+        }
     }
 
     #[test]

@@ -286,6 +286,19 @@ impl From<LoginError> for ApiError {
     }
 }
 
+impl From<crate::auth::login::PasswordLoginError> for ApiError {
+    fn from(error: crate::auth::login::PasswordLoginError) -> Self {
+        use crate::auth::login::PasswordLoginError;
+        match error {
+            PasswordLoginError::UsernameTooLong | PasswordLoginError::PasswordTooLong => {
+                Self::oauth("invalid_request", error.to_string())
+            }
+            PasswordLoginError::Throttled(throttled) => throttled.into(),
+            PasswordLoginError::Login(e) => e.into(),
+        }
+    }
+}
+
 impl From<crate::auth::clients::ClientError> for ApiError {
     fn from(error: crate::auth::clients::ClientError) -> Self {
         use crate::auth::clients::ClientError;

@@ -7,7 +7,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use super::passwords::{HashError, Hasher, Verdict};
-use super::throttle::{Throttle, Throttled};
+use super::throttle::{AccountKey, AttemptError, Throttle, Throttled};
 use super::{email, policy};
 use crate::store::{NewUser, SessionTarget, Store, StoreError, User};
 use crate::tokens::revocations::{Reason, Revocations};
@@ -183,17 +183,28 @@ impl Accounts {
         else {
             return Err(PasswordChangeError::WrongPassword);
         };
-        throttle
-            .login(change.ip, &user.email)
-            .map_err(PasswordChangeError::Throttled)?;
+        let attempt = throttle
+            .login(change.ip, AccountKey::of(&user.email))
+            .await
+            .map_err(|error| match error {
+                AttemptError::Throttled(throttled) => PasswordChangeError::Throttled(throttled),
+                AttemptError::Store(error) => PasswordChangeError::Store(error),
+            })?;
         let stored = Some(user.password_hash.clone());
-        if let Verdict::Mismatch = self.hasher.verify(change.current, stored).await? {
-            throttle.failed(&user.email);
-            crate::telemetry::login_failed();
-            tracing::info!(target: "signet::audit", event = "password_change", outcome = "failure", user = %user.id);
-            return Err(PasswordChangeError::WrongPassword);
+        match self.hasher.verify(change.current, stored).await {
+            // The reservation is kept: a wrong password counts as a failure.
+            Ok(Verdict::Mismatch) => {
+                drop(attempt);
+                crate::telemetry::login_failed();
+                tracing::info!(target: "signet::audit", event = "password_change", outcome = "failure", user = %user.id);
+                return Err(PasswordChangeError::WrongPassword);
+            }
+            Ok(Verdict::Match { .. }) => attempt.succeeded().await,
+            Err(error) => {
+                attempt.release().await;
+                return Err(error.into());
+            }
         }
-        throttle.succeeded(&user.email);
         policy::check(change.new.expose_secret())?;
         let hash = self.hasher.hash(change.new).await?;
         let keep = match revokes {

@@ -8,6 +8,7 @@ mod health;
 mod layers;
 mod oauth;
 mod revocations;
+pub mod server;
 mod sessions;
 mod users;
 mod wellknown;
@@ -17,6 +18,7 @@ use axum::http::Method;
 use axum::routing::{MethodRouter, delete, get, post};
 
 use crate::app::AppState;
+pub use extract::ClientAddressSettings;
 
 /// One endpoint: the route table is the single list both the router and the
 /// OpenAPI drift test read.

@@ -11,6 +11,7 @@ use super::client_auth;
 use super::extract::{ClientIp, OAuthBody};
 use super::sessions::client_seen;
 use crate::app::AppState;
+use crate::auth::login;
 use crate::error::ApiError;
 use crate::telemetry;
 use crate::tokens::access::Grant;
@@ -74,23 +75,7 @@ async fn password_grant(
             "the password grant needs username and password",
         ));
     };
-    let account = username.trim().to_lowercase();
-    state.throttle.login(ip, &account)?;
-    let user = match state.accounts.authenticate(&username, password).await {
-        Ok(user) => {
-            state.throttle.succeeded(&account);
-            tracing::info!(target: "signet::audit", event = "login", outcome = "success", user = %user.id);
-            user
-        }
-        Err(error) => {
-            if matches!(error, crate::auth::accounts::LoginError::InvalidCredentials) {
-                state.throttle.failed(&account);
-                telemetry::login_failed();
-                tracing::info!(target: "signet::audit", event = "login", outcome = "failure", username = %account);
-            }
-            return Err(error.into());
-        }
-    };
+    let user = login::password(&state.accounts, &state.throttle, ip, &username, password).await?;
     let granted = scope::grant(&user.scope, request.scope.as_deref())
         .map_err(|e| ApiError::oauth("invalid_scope", e.to_string()))?;
     let pair = state

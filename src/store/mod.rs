@@ -198,6 +198,33 @@ pub struct Pruned {
     pub client_tokens: u64,
 }
 
+/// One login attempt to reserve against the failure budgets of
+/// `auth::throttle`, counted in fixed windows of `window_secs`.
+#[derive(Debug, Clone, Copy)]
+pub struct LoginAttempt<'a> {
+    /// SHA-256 of the folded username.
+    pub account: &'a [u8],
+    /// The client's address key.
+    pub source: &'a str,
+    pub now: i64,
+    pub window_secs: i64,
+    /// Attempts per account from this source per window.
+    pub per_source: i64,
+    /// Attempts per account per window from sources not known to it.
+    pub per_account: i64,
+    /// A source is known to the account when it logged in at or after this.
+    pub known_since: i64,
+}
+
+/// The answer to [`Store::reserve_login`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reservation {
+    /// Go ahead; `counted` when the attempt also took from the account budget.
+    Granted { counted: bool },
+    /// A budget is spent until `retry_at`.
+    Refused { retry_at: i64 },
+}
+
 /// Failures every backend reports the same way.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -339,6 +366,24 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes sessions that ended before `ended`, and entries and client
     /// tokens that expired before `horizon`.
     async fn prune(&self, ended: i64, horizon: i64) -> StoreResult<Pruned>;
+
+    /// Atomically takes one attempt from the source's budget and, unless
+    /// the source is known to the account, from the account's budget; takes
+    /// nothing when either is spent.
+    async fn reserve_login(&self, attempt: &LoginAttempt<'_>) -> StoreResult<Reservation>;
+    /// Gives back a reserved attempt (`counted`: also to the account
+    /// budget). With `succeeded_at` the source's count is cleared and the
+    /// source becomes known to the account.
+    async fn settle_login(
+        &self,
+        account: &[u8],
+        source: &str,
+        counted: bool,
+        succeeded_at: Option<i64>,
+    ) -> StoreResult<()>;
+    /// Deletes counts whose window started at or before `expired` unless
+    /// their source logged in at or after `known_since`.
+    async fn prune_logins(&self, expired: i64, known_since: i64) -> StoreResult<u64>;
 }
 
 /// Opens the store named by a `sqlite://` or `postgres://` URL and migrates it.

@@ -69,6 +69,22 @@ pub(super) fn revoke_sessions<'a>(
 pub(super) const INSERT_REVOCATION: &str = "INSERT INTO revocations (kind, value, exp)
      VALUES ($1, $2, $3) ON CONFLICT (kind, value) DO NOTHING";
 
+/// Takes one attempt from a budget row, starting the window over when it has
+/// passed; returns no row (and changes nothing) when the budget is spent.
+/// `$3` now, `$4` the latest window start that has passed, `$5` the limit.
+pub(super) const RESERVE_LOGIN: &str = "INSERT INTO login_attempts
+         (account, source, window_start, attempts, succeeded_at) VALUES ($1, $2, $3, 1, NULL)
+     ON CONFLICT (account, source) DO UPDATE SET
+         attempts = CASE WHEN login_attempts.window_start <= $4 THEN 1
+                         ELSE login_attempts.attempts + 1 END,
+         window_start = CASE WHEN login_attempts.window_start <= $4 THEN $3
+                             ELSE login_attempts.window_start END
+     WHERE login_attempts.window_start <= $4 OR login_attempts.attempts < $5
+     RETURNING attempts, succeeded_at";
+
+/// The `source` of the row counting attempts from sources unknown to the account.
+pub(super) const UNKNOWN_SOURCES: &str = "*";
+
 /// Implements [`super::Store`] for a struct with a `pool` field.
 macro_rules! impl_store {
     ($store:ty) => {
@@ -496,6 +512,101 @@ macro_rules! impl_store {
                     revocations,
                     client_tokens,
                 })
+            }
+
+            async fn reserve_login(&self, attempt: &LoginAttempt<'_>) -> StoreResult<Reservation> {
+                let expired = attempt.now.saturating_sub(attempt.window_secs);
+                // The first statement writes, so SQLite takes its write lock
+                // (waiting for others) instead of failing a later upgrade.
+                let mut tx = self.pool.begin().await?;
+                let budgets = [
+                    (attempt.source, attempt.per_source),
+                    (sql::UNKNOWN_SOURCES, attempt.per_account),
+                ];
+                let mut counted = false;
+                for (source, limit) in budgets {
+                    let taken: Option<(i64, Option<i64>)> = sqlx::query_as(sql::RESERVE_LOGIN)
+                        .bind(attempt.account)
+                        .bind(source)
+                        .bind(attempt.now)
+                        .bind(expired)
+                        .bind(limit)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                    let Some((_, succeeded_at)) = taken else {
+                        let started: i64 = sqlx::query_scalar(
+                            "SELECT window_start FROM login_attempts WHERE account = $1 AND source = $2",
+                        )
+                        .bind(attempt.account)
+                        .bind(source)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                        tx.rollback().await?;
+                        return Ok(Reservation::Refused {
+                            retry_at: started.saturating_add(attempt.window_secs),
+                        });
+                    };
+                    if source == sql::UNKNOWN_SOURCES {
+                        counted = true;
+                    } else if succeeded_at.is_some_and(|at| at >= attempt.known_since) {
+                        break;
+                    }
+                }
+                tx.commit().await?;
+                Ok(Reservation::Granted { counted })
+            }
+
+            async fn settle_login(
+                &self,
+                account: &[u8],
+                source: &str,
+                counted: bool,
+                succeeded_at: Option<i64>,
+            ) -> StoreResult<()> {
+                let mut tx = self.pool.begin().await?;
+                match succeeded_at {
+                    Some(at) => sqlx::query(
+                        "INSERT INTO login_attempts
+                             (account, source, window_start, attempts, succeeded_at)
+                             VALUES ($2, $3, $1, 0, $1)
+                         ON CONFLICT (account, source) DO UPDATE SET
+                             attempts = 0, succeeded_at = excluded.succeeded_at",
+                    )
+                    .bind(at),
+                    None => sqlx::query(
+                        "UPDATE login_attempts SET attempts = attempts - 1
+                         WHERE account = $1 AND source = $2 AND attempts > 0",
+                    ),
+                }
+                .bind(account)
+                .bind(source)
+                .execute(&mut *tx)
+                .await?;
+                if counted {
+                    sqlx::query(
+                        "UPDATE login_attempts SET attempts = attempts - 1
+                         WHERE account = $1 AND source = $2 AND attempts > 0",
+                    )
+                    .bind(account)
+                    .bind(sql::UNKNOWN_SOURCES)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn prune_logins(&self, expired: i64, known_since: i64) -> StoreResult<u64> {
+                Ok(sqlx::query(
+                    "DELETE FROM login_attempts
+                     WHERE (window_start <= $1 OR attempts = 0)
+                       AND (succeeded_at IS NULL OR succeeded_at < $2)",
+                )
+                .bind(expired)
+                .bind(known_since)
+                .execute(&self.pool)
+                .await?
+                .rows_affected())
             }
         }
     };

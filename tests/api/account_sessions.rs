@@ -234,7 +234,7 @@ async fn a_wrong_current_password_changes_nothing() {
 
 #[tokio::test]
 async fn wrong_current_passwords_are_throttled_like_logins() {
-    let server = TestServer::start_with(|c| c.throttle.failures_before_backoff = 2).await;
+    let server = TestServer::start_with(|c| c.throttle.failures_per_address = 2).await;
     let mine = server.user_tokens("ada@example.com").await;
     let response = change_password(&server, &mine, "wrong guess one").await;
     assert_eq!(response.status(), 403);

@@ -167,6 +167,49 @@ fn a_revocation_margin_below_the_guard_leeway_stops_start_up() {
     assert!(stderr.contains("SIGNET_REVOCATION_MARGIN"), "{stderr}");
 }
 
+#[test]
+fn a_wildcard_listen_without_an_issuer_refuses_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    for listen in ["0.0.0.0:0", "[::]:0"] {
+        let mut child = signet(dir.path())
+            .env("SIGNET_LISTEN", listen)
+            .arg("serve")
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while child.try_wait().unwrap().is_none() {
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("signet served on {listen} without an issuer");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let output = child.wait_with_output().unwrap();
+        assert_eq!(output.status.code(), Some(1), "{listen}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains("SIGNET_ISSUER / issuer is required"),
+            "{stderr}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_plain_http_issuer_outside_loopback_is_warned_about() {
+    let dir = tempfile::tempdir().unwrap();
+    let (child, _) =
+        process::serve(dir.path(), &[("SIGNET_ISSUER", "http://auth.example.com")]).await;
+    terminate(child.id());
+    let output = child.wait_with_output().unwrap();
+    let logs = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        logs.contains("WARN") && logs.contains("the issuer is plain http outside loopback"),
+        "{logs}"
+    );
+}
+
 #[tokio::test]
 async fn server_logs_hold_no_password_or_token() {
     let dir = tempfile::tempdir().unwrap();

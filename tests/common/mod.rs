@@ -36,15 +36,15 @@ pub fn config_in(dir: &Path) -> Config {
     // Tests log in far faster than people; the throttling tests turn it on.
     config.throttle = ThrottleConfig {
         login_per_ip: 0,
-        login_per_account: 0,
         signup_per_ip: 0,
         refresh_per_ip: 0,
         feed_per_ip: 0,
         revoke_per_ip: 0,
         revoke_per_session: 0,
         tokens_per_client: 0,
-        failures_before_backoff: 1000,
-        max_backoff_secs: 1,
+        failures_per_address: 0,
+        failures_per_account: 0,
+        ..ThrottleConfig::default()
     };
     config
 }

@@ -242,3 +242,33 @@ async fn an_outage_is_survived_without_a_restart() {
     assert_eq!(status, 200, "nothing lost: {body}");
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_failed_login_budget_holds_across_instances() {
+    let Some(db) = pg::TestDatabase::create("the_failed_login_budget_holds_across_instances").await
+    else {
+        return;
+    };
+    let budget = |c: &mut signet::config::Config| {
+        c.database_url = db.url.clone();
+        c.throttle.failures_per_address = 4;
+    };
+    let a = TestServer::start_with(budget).await;
+    let b = TestServer::start_with(budget).await;
+    a.sign_up("ada@example.com").await;
+    let attempts = (0..16).map(|i| {
+        let server = if i % 2 == 0 { &a } else { &b };
+        async move { server.login("ada@example.com", "wrong password").await.0 }
+    });
+    let statuses = futures_util::future::join_all(attempts).await;
+    let failed = statuses.iter().filter(|s| **s == 400).count();
+    let refused = statuses.iter().filter(|s| **s == 429).count();
+    assert_eq!(
+        (failed, refused),
+        (4, 12),
+        "one budget for both: {statuses:?}"
+    );
+    a.stop().await;
+    b.stop().await;
+    db.drop_now().await;
+}

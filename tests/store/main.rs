@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use signet::store::{
-    Client, NewSession, NewUser, PoolSettings, RevocationKind, SessionClient, SessionTarget, Store,
-    StoreError,
+    Client, LoginAttempt, NewSession, NewUser, PoolSettings, Reservation, RevocationKind,
+    SessionClient, SessionTarget, Store, StoreError,
 };
 
 const POOL: PoolSettings = PoolSettings {
@@ -94,6 +94,7 @@ store_tests!(
     a_session_entry_covers_its_longest_token,
     removing_a_client_revokes_its_tokens,
     an_issuance_racing_a_removal_is_revoked_or_refused,
+    login_budgets_hold_under_parallel_attempts,
 );
 
 fn new_user(email: &str) -> NewUser {
@@ -612,4 +613,106 @@ async fn an_issuance_racing_a_removal_is_revoked_or_refused(store: Arc<dyn Store
             );
         }
     }
+}
+
+const ACCOUNT: [u8; 32] = [7; 32];
+const NOW: i64 = 1_800_000_000;
+
+/// An attempt at [`ACCOUNT`] from `source`: 3 per source and 5 from
+/// unknown sources per 900 s.
+fn attempt(source: &str, now: i64) -> LoginAttempt<'_> {
+    LoginAttempt {
+        account: &ACCOUNT,
+        source,
+        now,
+        window_secs: 900,
+        per_source: 3,
+        per_account: 5,
+        known_since: now - 86_400,
+    }
+}
+
+/// Reserves `n` attempts at once, from `sources` in turn.
+async fn reserve_at_once(store: &Arc<dyn Store>, sources: &[&str], n: usize) -> Vec<Reservation> {
+    let tasks: Vec<_> = (0..n)
+        .map(|i| {
+            let store = store.clone();
+            let source = sources[i % sources.len()].to_owned();
+            tokio::spawn(async move { store.reserve_login(&attempt(&source, NOW)).await.unwrap() })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for task in tasks {
+        answers.push(task.await.unwrap());
+    }
+    answers
+}
+
+fn granted(answers: &[Reservation]) -> usize {
+    answers
+        .iter()
+        .filter(|r| matches!(r, Reservation::Granted { .. }))
+        .count()
+}
+
+async fn login_budgets_hold_under_parallel_attempts(store: Arc<dyn Store>) {
+    // One address, in parallel: exactly its budget.
+    let answers = reserve_at_once(&store, &["198.51.100.1"], 20).await;
+    assert_eq!(granted(&answers), 3, "{answers:?}");
+    assert!(answers.contains(&Reservation::Refused {
+        retry_at: NOW + 900
+    }));
+    // Many addresses, in parallel: the account budget (5, 3 already used).
+    let many = ["203.0.113.1", "203.0.113.2", "203.0.113.3", "203.0.113.4"];
+    let answers = reserve_at_once(&store, &many, 16).await;
+    assert_eq!(granted(&answers), 2, "{answers:?}");
+
+    // An address the account logged in from is not held by the account
+    // budget, only by its own.
+    let home = "192.0.2.10";
+    store
+        .settle_login(&ACCOUNT, home, false, Some(NOW - 60))
+        .await
+        .unwrap();
+    let answers = reserve_at_once(&store, &[home], 6).await;
+    assert_eq!(granted(&answers), 3, "{answers:?}");
+    assert!(answers.contains(&Reservation::Granted { counted: false }));
+    // Giving back an attempt frees one, on both budgets.
+    store
+        .settle_login(&ACCOUNT, many[0], true, None)
+        .await
+        .unwrap();
+    let again = store.reserve_login(&attempt(many[0], NOW)).await.unwrap();
+    assert_eq!(again, Reservation::Granted { counted: true });
+    assert!(matches!(
+        store.reserve_login(&attempt(many[1], NOW)).await.unwrap(),
+        Reservation::Refused { .. }
+    ));
+    // Other accounts are untouched; the next window starts over.
+    let other = [8u8; 32];
+    let elsewhere = LoginAttempt {
+        account: &other,
+        ..attempt(many[1], NOW)
+    };
+    assert!(matches!(
+        store.reserve_login(&elsewhere).await.unwrap(),
+        Reservation::Granted { .. }
+    ));
+    let later = store
+        .reserve_login(&attempt(many[1], NOW + 900))
+        .await
+        .unwrap();
+    assert_eq!(later, Reservation::Granted { counted: true });
+
+    // Clean-up keeps known addresses and counts of the current window.
+    let pruned = store.prune_logins(NOW, NOW - 86_400).await.unwrap();
+    assert!(pruned >= 4, "{pruned}");
+    let answers = reserve_at_once(&store, &[home], 3).await;
+    assert_eq!(granted(&answers), 0, "the known address's row stays");
+    let fresh = store.reserve_login(&attempt(many[2], NOW)).await.unwrap();
+    assert_eq!(
+        fresh,
+        Reservation::Granted { counted: true },
+        "pruned counts start over"
+    );
 }
