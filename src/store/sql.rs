@@ -284,6 +284,22 @@ macro_rules! impl_store {
                 Ok(())
             }
 
+            async fn record_key_change(&self, fingerprint: &str, exp: i64) -> StoreResult<bool> {
+                let mut tx = self.pool.begin().await?;
+                if let Some(lock) = FEED_LOCK {
+                    sqlx::query(lock).execute(&mut *tx).await?;
+                }
+                let inserted = sqlx::query(sql::INSERT_REVOCATION)
+                    .bind("keys")
+                    .bind(fingerprint)
+                    .bind(exp)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                tx.commit().await?;
+                Ok(inserted == 1)
+            }
+
             async fn revocations_after(
                 &self,
                 after: i64,
@@ -332,7 +348,10 @@ macro_rules! impl_store {
                     .execute(&self.pool)
                     .await?
                     .rows_affected();
-                let revocations = sqlx::query("DELETE FROM revocations WHERE exp < $1")
+                let revocations = sqlx::query(
+                    "DELETE FROM revocations WHERE exp < $1
+                     AND seq < (SELECT MAX(seq) FROM revocations)",
+                )
                     .bind(horizon)
                     .execute(&self.pool)
                     .await?
