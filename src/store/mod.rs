@@ -267,9 +267,13 @@ pub trait Store: Send + Sync + 'static {
     async fn count_revocations(&self) -> StoreResult<i64>;
     /// Highest feed position ever assigned (0 when none).
     async fn latest_revocation(&self) -> StoreResult<i64>;
-    /// Deletes sessions that ended before `ended` and entries that expired
-    /// before `horizon`, except the newest entry: its `seq` is the feed's
-    /// high-water mark, which tells a cursor from the future.
+    /// The highest feed position ever allocated (0 when none): pruning does
+    /// not lower it, a database restore does. A cursor above it was never
+    /// issued by this database.
+    async fn feed_high_water(&self) -> StoreResult<i64>;
+    /// The fingerprint of the newest key event, if one is kept.
+    async fn latest_key_change(&self) -> StoreResult<Option<String>>;
+    /// Deletes sessions that ended before `ended` and entries that expired before `horizon`.
     async fn prune(&self, ended: i64, horizon: i64) -> StoreResult<Pruned>;
 }
 

@@ -1,9 +1,11 @@
 //! The SQL of every store operation, written once. SQLite and PostgreSQL
 //! accept the same statements here (`$n` parameters, `RETURNING`,
 //! `ON CONFLICT`), so each backend expands [`impl_store!`] over its own pool
-//! type and supplies only its connection set-up and `FEED_LOCK`: a statement
+//! type and supplies only its connection set-up, `FEED_LOCK` (a statement
 //! run inside each transaction that adds revocations, making feed positions
-//! commit in order (a reader never skips an entry that commits late).
+//! commit in order: a reader never skips an entry that commits late) and
+//! `FEED_HIGH_WATER` (the highest feed position ever allocated, which
+//! pruning does not lower and a restore does).
 
 const USER_COLUMNS: &str =
     "SELECT id, email, password_hash, scope, disabled, created_at FROM users";
@@ -342,16 +344,27 @@ macro_rules! impl_store {
                     .await?)
             }
 
+            async fn feed_high_water(&self) -> StoreResult<i64> {
+                Ok(sqlx::query_scalar(FEED_HIGH_WATER)
+                    .fetch_one(&self.pool)
+                    .await?)
+            }
+
+            async fn latest_key_change(&self) -> StoreResult<Option<String>> {
+                Ok(sqlx::query_scalar(
+                    "SELECT value FROM revocations WHERE kind = 'keys' ORDER BY seq DESC LIMIT 1",
+                )
+                .fetch_optional(&self.pool)
+                .await?)
+            }
+
             async fn prune(&self, ended: i64, horizon: i64) -> StoreResult<Pruned> {
                 let sessions = sqlx::query("DELETE FROM sessions WHERE expires_at < $1")
                     .bind(ended)
                     .execute(&self.pool)
                     .await?
                     .rows_affected();
-                let revocations = sqlx::query(
-                    "DELETE FROM revocations WHERE exp < $1
-                     AND seq < (SELECT MAX(seq) FROM revocations)",
-                )
+                let revocations = sqlx::query("DELETE FROM revocations WHERE exp < $1")
                     .bind(horizon)
                     .execute(&self.pool)
                     .await?

@@ -110,13 +110,23 @@ impl Revocations {
     ) -> StoreResult<()> {
         let fingerprint = key_set_fingerprint(kids);
         let recorded = self.keys_recorded.lock().ok().and_then(|r| r.clone());
-        if recorded.as_deref() == Some(fingerprint.as_str()) {
-            return Ok(());
-        }
-        let exp = now().saturating_add(seconds(self.settings.access_ttl));
-        if self.store.record_key_change(&fingerprint, exp).await? {
-            tracing::info!(target: "signet::audit", event = "keys_changed", "published key set changed; guards told through the feed");
-            self.publish().await?;
+        let previous = match recorded {
+            Some(previous) => previous,
+            // First look since start: the newest event kept, so a change
+            // made while no instance ran is told too. With none kept (a new
+            // database) the current set is the baseline: no event.
+            None => self
+                .store
+                .latest_key_change()
+                .await?
+                .unwrap_or_else(|| fingerprint.clone()),
+        };
+        if previous != fingerprint {
+            let exp = now().saturating_add(seconds(self.settings.access_ttl));
+            if self.store.record_key_change(&fingerprint, exp).await? {
+                tracing::info!(target: "signet::audit", event = "keys_changed", "published key set changed; guards told through the feed");
+                self.publish().await?;
+            }
         }
         if let Ok(mut recorded) = self.keys_recorded.lock() {
             *recorded = Some(fingerprint);
@@ -130,10 +140,11 @@ impl Revocations {
         let mut latest = self.latest.subscribe();
         let mut seen = *latest.borrow_and_update();
         if after > seen {
-            // Perhaps issued by another instance that saw a newer entry.
+            // Perhaps issued by another instance that saw a newer entry, or
+            // before the entries after it were pruned.
             self.publish().await?;
             seen = *latest.borrow_and_update();
-            if after > seen {
+            if after > seen && after > self.store.feed_high_water().await? {
                 return Err(FeedError::CursorFromFuture);
             }
         }

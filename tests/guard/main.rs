@@ -6,10 +6,13 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+#[path = "../common/process.rs"]
+mod process;
 
 mod attacks;
 mod feed;
 mod jwks;
+mod key_changes;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
