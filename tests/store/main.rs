@@ -87,6 +87,7 @@ store_tests!(
     only_one_advance_wins,
     revoking_sessions_lists_them,
     the_feed_is_ordered_and_pruned,
+    key_events_are_recorded_once_and_pruning_keeps_the_high_water_mark,
 );
 
 fn new_user(email: &str) -> NewUser {
@@ -313,5 +314,40 @@ async fn the_feed_is_ordered_and_pruned(store: Arc<dyn Store>) {
     assert!(
         newest.last().unwrap().seq > all[2].seq,
         "positions are never reused"
+    );
+}
+
+async fn key_events_are_recorded_once_and_pruning_keeps_the_high_water_mark(store: Arc<dyn Store>) {
+    assert_eq!(store.feed_high_water().await.unwrap(), 0);
+    assert_eq!(store.latest_key_change().await.unwrap(), None);
+    assert!(store.record_key_change("set-a", 100).await.unwrap());
+    assert!(
+        !store.record_key_change("set-a", 100).await.unwrap(),
+        "a second instance recording the same change is a no-op"
+    );
+    store.revoke_token("jti-1", 100).await.unwrap();
+    assert!(store.record_key_change("set-b", 100).await.unwrap());
+    assert_eq!(
+        store.latest_key_change().await.unwrap().as_deref(),
+        Some("set-b")
+    );
+    let all = store.revocations_after(0, 0, 100).await.unwrap();
+    let kinds: Vec<_> = all.iter().map(|r| r.kind).collect();
+    assert_eq!(
+        kinds,
+        [
+            RevocationKind::Keys,
+            RevocationKind::Jti,
+            RevocationKind::Keys
+        ]
+    );
+    let newest = all.last().unwrap().seq;
+    assert_eq!(store.feed_high_water().await.unwrap(), newest);
+    store.prune(0, 1000).await.unwrap();
+    assert!(store.revocations_after(0, 0, 100).await.unwrap().is_empty());
+    assert_eq!(
+        store.feed_high_water().await.unwrap(),
+        newest,
+        "pruning does not lower the high-water mark"
     );
 }
