@@ -59,6 +59,23 @@ async fn a_redirect_to_another_origin_is_not_followed() {
         "the other origin was never asked"
     );
 
+    // A host's own client that follows every redirect: the answer from the
+    // other origin is still not trusted.
+    let error = Guard::builder(stub.issuer(), "orders")
+        .jwks_url(redirected.clone())
+        .http_client(super::client())
+        .without_revocation_feed()
+        .build()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            error,
+            BuildError::Fetch(FetchError::CrossOriginRedirect { .. })
+        ),
+        "{error}"
+    );
+
     // Within the issuer's origin a redirect is followed.
     *stub.state.jwks_redirect.lock().unwrap() =
         Some(format!("{}/.well-known/jwks.json", stub.issuer()));
