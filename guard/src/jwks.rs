@@ -7,10 +7,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwapOption;
-
-use crate::backoff::Backoff;
 use tokio::sync::Notify;
 
+use crate::backoff::Backoff;
 use crate::fetch::{self, Endpoints, FetchError};
 use crate::jwk::JwkSet;
 use crate::token_cache::TokenCache;

@@ -18,16 +18,6 @@ pub struct Presented {
     secret: SecretString,
 }
 
-impl Presented {
-    pub fn id(&self) -> &str {
-        &self.id
-    }
-
-    pub fn secret(&self) -> &str {
-        self.secret.expose_secret()
-    }
-}
-
 /// The credentials of the request, if it carries any.
 pub fn presented(
     headers: &HeaderMap,

@@ -14,7 +14,6 @@ use signet_guard::feed::{FeedEntry, FeedPage, KeysEvent};
 use super::client_auth;
 use super::extract::ClientIp;
 use crate::app::AppState;
-use crate::auth::clients::ClientError;
 use crate::error::{ApiError, problem_response};
 use crate::store::{Revocation, RevocationKind};
 
@@ -128,14 +127,10 @@ async fn reader(state: &AppState, headers: &HeaderMap) -> Result<Reader, ApiErro
     let Some(presented) = presented else {
         return Ok(Reader::Public);
     };
-    let client = match state
-        .clients
-        .authenticate(presented.id(), presented.secret())
-        .await
-    {
+    let client = match client_auth::authenticate(state, presented).await {
         Ok(client) => client,
-        Err(ClientError::InvalidClient) => return Ok(unauthorized()),
-        Err(error) => return Err(error.into()),
+        Err(ApiError::OAuth { .. }) => return Ok(unauthorized()),
+        Err(error) => return Err(error),
     };
     if client.scope.split(' ').any(|s| s == FEED_SCOPE) {
         Ok(Reader::Feed)
