@@ -328,6 +328,37 @@ mod tests {
     }
 
     #[test]
+    fn https_or_loopback_http_unless_allowed() {
+        for ok in [
+            "https://signet.example.com/jwks",
+            "http://127.0.0.1:8080/jwks",
+            "http://127.8.9.10/jwks",
+            "http://localhost/jwks",
+            "http://[::1]:8080/jwks",
+        ] {
+            assert!(check_scheme(ok, false).is_ok(), "{ok}");
+        }
+        for refused in [
+            "http://signet.example.com/jwks",
+            "http://10.0.0.1/jwks",
+            "http://[::2]/jwks",
+            "http://localhost.example.com/jwks",
+            "ftp://127.0.0.1/jwks",
+            "file:///etc/passwd",
+        ] {
+            assert!(
+                matches!(
+                    check_scheme(refused, false),
+                    Err(FetchError::InsecureUrl { .. })
+                ),
+                "{refused}"
+            );
+        }
+        assert!(check_scheme("http://signet.example.com/jwks", true).is_ok());
+        assert!(check_scheme("ftp://signet.example.com/", true).is_err());
+    }
+
+    #[test]
     fn parses_max_age() {
         assert_eq!(
             max_age(&headers(&["public, max-age=300"])),
