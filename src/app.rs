@@ -134,7 +134,8 @@ const KEY_RELOAD_INTERVAL: Duration = Duration::from_secs(1);
 const FEED_FOLLOW_INTERVAL: Duration = Duration::from_millis(500);
 
 /// Background upkeep, which stops once the services are dropped: deleting
-/// ended sessions and expired revocations, and following the store's feed.
+/// ended sessions and expired revocations, reloading keys (and telling the
+/// feed when the published set changed), and following the store's feed.
 fn spawn_upkeep(services: &AppState) {
     every(services, services.config.cleanup_interval, |s| async move {
         if let Err(error) = s.throttle.prune().await {
@@ -156,6 +157,11 @@ fn spawn_upkeep(services: &AppState) {
         });
         if reloaded.await.is_err() {
             tracing::error!("key reload panicked; keeping the current keys");
+        }
+        let ring = s.keys.current();
+        let kids = ring.keys().iter().map(|k| k.kid.as_str());
+        if let Err(error) = s.revocations.keys_published(kids).await {
+            tracing::debug!(%error, "could not put the key change into the feed; will retry");
         }
     });
     every(services, FEED_FOLLOW_INTERVAL, |s| async move {

@@ -371,6 +371,7 @@ impl Config {
         RevocationSettings {
             margin: self.revocation_margin,
             max_waiters: self.max_feed_waiters,
+            key_event_retention: self.access_ttl,
         }
     }
 

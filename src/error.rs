@@ -321,3 +321,18 @@ impl From<TokenError> for ApiError {
         Self::invalid_token(error.to_string())
     }
 }
+
+impl From<crate::tokens::revocations::FeedError> for ApiError {
+    fn from(error: crate::tokens::revocations::FeedError) -> Self {
+        use crate::tokens::revocations::FeedError;
+        match error {
+            FeedError::CursorFromFuture => Self::problem(
+                StatusCode::GONE,
+                "Gone",
+                "this cursor is newer than the feed (restored from a backup?); \
+                 start again without `after`",
+            ),
+            FeedError::Store(e) => e.into(),
+        }
+    }
+}

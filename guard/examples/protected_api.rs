@@ -8,6 +8,9 @@
 //! - `GET /whoami`: 200 with the token's claims as JSON.
 //! - `GET /admin`: the same, with scope `admin` required (403 otherwise).
 //! - `GET /healthz`: no auth; 200 once the guard has keys, else 503.
+//!
+//! `PROTECTED_FEED_CLIENT_ID` / `PROTECTED_FEED_CLIENT_SECRET` (a client
+//! with scope `signet:feed`) are sent to the revocation feed when set.
 
 use std::time::Duration;
 
@@ -30,7 +33,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // Lazy: the service starts even while Signet is down, answers 503 until
     // the keys are loaded, and keeps working from its cache if Signet stops.
-    let guard = Guard::builder(issuer.clone(), audience).build_lazy()?;
+    let mut builder = Guard::builder(issuer.clone(), audience);
+    // A client with scope `signet:feed`: exempt from Signet's per-address
+    // feed budget (many services behind one egress address).
+    if let (Ok(id), Ok(secret)) = (
+        std::env::var("PROTECTED_FEED_CLIENT_ID"),
+        std::env::var("PROTECTED_FEED_CLIENT_SECRET"),
+    ) {
+        builder = builder.feed_credentials(id, secret);
+    }
+    let guard = builder.build_lazy()?;
     wait_until_ready(&guard, Duration::from_secs(5)).await;
 
     let protected = Router::new()

@@ -138,6 +138,8 @@ pub enum SessionTarget<'a> {
 pub enum RevocationKind {
     Sid,
     Jti,
+    /// The published key set changed; `value` is its fingerprint.
+    Keys,
 }
 
 impl RevocationKind {
@@ -145,6 +147,7 @@ impl RevocationKind {
         match self {
             RevocationKind::Sid => "sid",
             RevocationKind::Jti => "jti",
+            RevocationKind::Keys => "keys",
         }
     }
 }
@@ -165,6 +168,7 @@ impl TryFrom<RevocationRow> for Revocation {
         let kind = match row.kind.as_str() {
             "sid" => RevocationKind::Sid,
             "jti" => RevocationKind::Jti,
+            "keys" => RevocationKind::Keys,
             other => {
                 return Err(StoreError::Internal(
                     format!("unknown revocation kind {other}").into(),
@@ -350,6 +354,10 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<Vec<String>>;
     /// Lists an access token's `jti` until `exp`.
     async fn revoke_token(&self, jti: &str, exp: i64) -> StoreResult<()>;
+    /// Puts a key event for the published key set `fingerprint` into the
+    /// feed, kept until `exp`; `false` when it is there already (another
+    /// instance recorded the same change).
+    async fn record_key_change(&self, fingerprint: &str, exp: i64) -> StoreResult<bool>;
     /// Entries after feed position `after` still relevant at `now`, oldest first.
     async fn revocations_after(
         &self,
@@ -363,6 +371,12 @@ pub trait Store: Send + Sync + 'static {
     async fn count_revocations(&self) -> StoreResult<i64>;
     /// Highest feed position ever assigned (0 when none).
     async fn latest_revocation(&self) -> StoreResult<i64>;
+    /// The highest feed position ever allocated (0 when none): pruning does
+    /// not lower it, a database restore does. A cursor above it was never
+    /// issued by this database.
+    async fn feed_high_water(&self) -> StoreResult<i64>;
+    /// The fingerprint of the newest key event, if one is kept.
+    async fn latest_key_change(&self) -> StoreResult<Option<String>>;
     /// Deletes sessions that ended before `ended`, and entries and client
     /// tokens that expired before `horizon`.
     async fn prune(&self, ended: i64, horizon: i64) -> StoreResult<Pruned>;

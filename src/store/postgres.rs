@@ -16,6 +16,11 @@ use super::{
 /// identity column) become visible in order on every instance.
 const FEED_LOCK: Option<&str> = Some("SELECT pg_advisory_xact_lock(7170216110)");
 
+/// The identity sequence of `seq` (values of transactions still open, or
+/// rolled back, included: those are not from the future either).
+const FEED_HIGH_WATER: &str = "SELECT COALESCE(pg_sequence_last_value(
+    pg_get_serial_sequence('revocations', 'seq')::regclass), 0)";
+
 /// Connection pool limits, for either backend.
 #[derive(Debug, Clone, Copy)]
 pub struct PoolSettings {

@@ -1,9 +1,11 @@
 //! The SQL of every store operation, written once. SQLite and PostgreSQL
 //! accept the same statements here (`$n` parameters, `RETURNING`,
 //! `ON CONFLICT`), so each backend expands [`impl_store!`] over its own pool
-//! type and supplies only its connection set-up and `FEED_LOCK`: a statement
+//! type and supplies only its connection set-up, `FEED_LOCK` (a statement
 //! run inside each transaction that adds revocations, making feed positions
-//! commit in order (a reader never skips an entry that commits late).
+//! commit in order: a reader never skips an entry that commits late) and
+//! `FEED_HIGH_WATER` (the highest feed position ever allocated, which
+//! pruning does not lower and a restore does).
 
 const USER_COLUMNS: &str = "SELECT id, email, password_hash, scope, disabled, created_at, credential_generation FROM users";
 const CLIENT_COLUMNS: &str =
@@ -449,6 +451,22 @@ macro_rules! impl_store {
                 Ok(())
             }
 
+            async fn record_key_change(&self, fingerprint: &str, exp: i64) -> StoreResult<bool> {
+                let mut tx = self.pool.begin().await?;
+                if let Some(lock) = FEED_LOCK {
+                    sqlx::query(lock).execute(&mut *tx).await?;
+                }
+                let inserted = sqlx::query(sql::INSERT_REVOCATION)
+                    .bind("keys")
+                    .bind(fingerprint)
+                    .bind(exp)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                tx.commit().await?;
+                Ok(inserted == 1)
+            }
+
             async fn revocations_after(
                 &self,
                 after: i64,
@@ -489,6 +507,20 @@ macro_rules! impl_store {
                 Ok(sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM revocations")
                     .fetch_one(&self.pool)
                     .await?)
+            }
+
+            async fn feed_high_water(&self) -> StoreResult<i64> {
+                Ok(sqlx::query_scalar(FEED_HIGH_WATER)
+                    .fetch_one(&self.pool)
+                    .await?)
+            }
+
+            async fn latest_key_change(&self) -> StoreResult<Option<String>> {
+                Ok(sqlx::query_scalar(
+                    "SELECT value FROM revocations WHERE kind = 'keys' ORDER BY seq DESC LIMIT 1",
+                )
+                .fetch_optional(&self.pool)
+                .await?)
             }
 
             async fn prune(&self, ended: i64, horizon: i64) -> StoreResult<Pruned> {

@@ -14,6 +14,10 @@ use super::{
 /// SQLite serialises writers already: feed positions commit in order.
 const FEED_LOCK: Option<&str> = None;
 
+/// AUTOINCREMENT keeps the largest `seq` ever used in `sqlite_sequence`.
+const FEED_HIGH_WATER: &str = "SELECT COALESCE(
+    (SELECT seq FROM sqlite_sequence WHERE name = 'revocations'), 0)";
+
 /// SQLite implementation of [`super::Store`].
 #[derive(Clone)]
 pub struct SqliteStore {

@@ -3,7 +3,7 @@
 //! wake within milliseconds of a revocation, at the cost of one idle task
 //! and one channel receiver per waiter.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::{Semaphore, watch};
@@ -73,6 +73,17 @@ pub struct FeedPage {
     pub entries: Vec<Revocation>,
 }
 
+/// Why the feed could not answer.
+#[derive(Debug, thiserror::Error)]
+pub enum FeedError {
+    /// A cursor newer than the newest entry: not issued by this feed (or by
+    /// the database before a restore). The follower must start again.
+    #[error("the cursor is newer than the feed")]
+    CursorFromFuture,
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+}
+
 /// Revokes sessions and tokens and serves the feed.
 pub struct Revocations {
     store: Arc<dyn Store>,
@@ -81,6 +92,8 @@ pub struct Revocations {
     settings: RevocationSettings,
     /// Ends long polls at once when the server shuts down.
     shutdown: CancellationToken,
+    /// Fingerprint of the key set this instance last put into the feed.
+    keys_recorded: Mutex<Option<String>>,
 }
 
 /// Settings of [`Revocations`].
@@ -91,6 +104,9 @@ pub struct RevocationSettings {
     pub margin: Duration,
     /// Long polls allowed to wait at once; beyond that a poll answers at once.
     pub max_waiters: usize,
+    /// How long a key event stays in the feed: a follower that was away
+    /// for longer learns the change from its scheduled JWKS refresh.
+    pub key_event_retention: Duration,
 }
 
 impl Revocations {
@@ -106,6 +122,7 @@ impl Revocations {
             waiters: Arc::new(Semaphore::new(settings.max_waiters)),
             settings,
             shutdown,
+            keys_recorded: Mutex::new(None),
         })
     }
 
@@ -148,10 +165,54 @@ impl Revocations {
         self.store.is_revoked(jti, sid).await
     }
 
+    /// Puts a key event into the feed when the published key set (`kids`)
+    /// differs from the one this instance last recorded. Every instance
+    /// sees a change through `keys_dir`; the first to record it wins and the
+    /// others' inserts are no-ops, so the feed shows it once.
+    pub async fn keys_published<'a>(
+        &self,
+        kids: impl IntoIterator<Item = &'a str>,
+    ) -> StoreResult<()> {
+        let fingerprint = key_set_fingerprint(kids);
+        let recorded = self.keys_recorded.lock().ok().and_then(|r| r.clone());
+        let previous = match recorded {
+            Some(previous) => previous,
+            // First look since start: the newest event kept, so a change
+            // made while no instance ran is told too. With none kept (a new
+            // database) the current set is the baseline: no event.
+            None => self
+                .store
+                .latest_key_change()
+                .await?
+                .unwrap_or_else(|| fingerprint.clone()),
+        };
+        if previous != fingerprint {
+            let exp = now().saturating_add(seconds(self.settings.key_event_retention));
+            if self.store.record_key_change(&fingerprint, exp).await? {
+                tracing::info!(target: "signet::audit", event = "keys_changed", "published key set changed; guards told through the feed");
+                self.publish().await?;
+            }
+        }
+        if let Ok(mut recorded) = self.keys_recorded.lock() {
+            *recorded = Some(fingerprint);
+        }
+        Ok(())
+    }
+
     /// Entries after `after`; with nothing new, waits up to `wait` for some.
-    pub async fn page(&self, after: i64, wait: Duration) -> StoreResult<FeedPage> {
+    /// A cursor beyond the newest entry is refused.
+    pub async fn page(&self, after: i64, wait: Duration) -> Result<FeedPage, FeedError> {
         let mut latest = self.latest.subscribe();
-        let seen = *latest.borrow_and_update();
+        let mut seen = *latest.borrow_and_update();
+        if after > seen {
+            // Perhaps issued by another instance that saw a newer entry, or
+            // before the entries after it were pruned.
+            self.publish().await?;
+            seen = *latest.borrow_and_update();
+            if after > seen && after > self.store.feed_high_water().await? {
+                return Err(FeedError::CursorFromFuture);
+            }
+        }
         let page = self.read(after, seen).await?;
         if !page.entries.is_empty() || wait.is_zero() {
             return Ok(page);
@@ -166,7 +227,7 @@ impl Revocations {
             () = self.shutdown.cancelled() => None,
         };
         match woke {
-            Some(seen) => self.read(after, seen).await,
+            Some(seen) => Ok(self.read(after, seen).await?),
             None => Ok(page),
         }
     }
@@ -217,6 +278,14 @@ impl Revocations {
     fn horizon(&self, now: i64) -> i64 {
         now.saturating_sub(seconds(self.settings.margin))
     }
+}
+
+/// Names a published key set: SHA-256 over its sorted kids, hex.
+fn key_set_fingerprint<'a>(kids: impl IntoIterator<Item = &'a str>) -> String {
+    let mut kids: Vec<&str> = kids.into_iter().collect();
+    kids.sort_unstable();
+    let digest = crate::secrets::sha256(kids.join("\n").as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn seconds(duration: Duration) -> i64 {

@@ -474,6 +474,7 @@ mod tests {
         let revocations = RevocationSettings {
             margin: Duration::from_secs(60),
             max_waiters: 1,
+            key_event_retention: ACCESS_TTL,
         };
         let revocations = Revocations::new(store.clone(), revocations, Default::default())
             .await

@@ -13,6 +13,7 @@ mod attacks;
 mod clients;
 mod feed;
 mod jwks;
+mod key_changes;
 mod sessions;
 
 use std::net::SocketAddr;

@@ -95,6 +95,7 @@ store_tests!(
     removing_a_client_revokes_its_tokens,
     an_issuance_racing_a_removal_is_revoked_or_refused,
     login_budgets_hold_under_parallel_attempts,
+    key_events_are_recorded_once_and_pruning_keeps_the_high_water_mark,
 );
 
 fn new_user(email: &str) -> NewUser {
@@ -714,5 +715,40 @@ async fn login_budgets_hold_under_parallel_attempts(store: Arc<dyn Store>) {
         fresh,
         Reservation::Granted { counted: true },
         "pruned counts start over"
+    );
+}
+
+async fn key_events_are_recorded_once_and_pruning_keeps_the_high_water_mark(store: Arc<dyn Store>) {
+    assert_eq!(store.feed_high_water().await.unwrap(), 0);
+    assert_eq!(store.latest_key_change().await.unwrap(), None);
+    assert!(store.record_key_change("set-a", 100).await.unwrap());
+    assert!(
+        !store.record_key_change("set-a", 100).await.unwrap(),
+        "a second instance recording the same change is a no-op"
+    );
+    store.revoke_token("jti-1", 100).await.unwrap();
+    assert!(store.record_key_change("set-b", 100).await.unwrap());
+    assert_eq!(
+        store.latest_key_change().await.unwrap().as_deref(),
+        Some("set-b")
+    );
+    let all = store.revocations_after(0, 0, 100).await.unwrap();
+    let kinds: Vec<_> = all.iter().map(|r| r.kind).collect();
+    assert_eq!(
+        kinds,
+        [
+            RevocationKind::Keys,
+            RevocationKind::Jti,
+            RevocationKind::Keys
+        ]
+    );
+    let newest = all.last().unwrap().seq;
+    assert_eq!(store.feed_high_water().await.unwrap(), newest);
+    store.prune(0, 1000).await.unwrap();
+    assert!(store.revocations_after(0, 0, 100).await.unwrap().is_empty());
+    assert_eq!(
+        store.feed_high_water().await.unwrap(),
+        newest,
+        "pruning does not lower the high-water mark"
     );
 }
