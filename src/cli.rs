@@ -13,10 +13,12 @@ use crate::auth::accounts::Accounts;
 use crate::auth::clients::Clients;
 use crate::auth::passwords::Hasher;
 use crate::config::Config;
-use crate::config::SigningAlg;
+use crate::keys::SigningAlg;
 use crate::keys::{self, KeyRing, Rotation};
-use crate::store;
+use crate::store::{self, SessionTarget, Store};
+use crate::tokens::revocations::Reason;
 use crate::tokens::revocations::Revocations;
+use crate::tokens::sessions::live_sessions;
 
 #[derive(Parser)]
 #[command(name = "signet", version, about = "Token authentication service")]
@@ -48,6 +50,17 @@ pub enum Command {
     /// Work with tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// A user's sessions.
+    #[command(subcommand)]
+    Sessions(SessionsCommand),
+}
+
+#[derive(Subcommand)]
+pub enum SessionsCommand {
+    /// The user's live sessions, one JSON object per line.
+    List { email: String },
+    /// End a session: its refresh token and its access tokens stop working.
+    Revoke { sid: String },
 }
 
 #[derive(Subcommand)]
@@ -80,7 +93,7 @@ pub enum ClientsCommand {
     },
     /// List clients (never their secrets).
     List,
-    /// Remove a client: its credentials stop working at once.
+    /// Remove a client: its credentials and the tokens it was issued stop working at once.
     Remove { client_id: String },
 }
 
@@ -100,6 +113,15 @@ pub enum KeysCommand {
         /// signed stop working.
         #[arg(long, requires = "now")]
         revoke: bool,
+    },
+    /// Add a PEM private key made elsewhere (PKCS#8, SEC1 or PKCS#1):
+    /// Ed25519, P-256 or RSA of 2048 to 4096 bits; scheduled like rotate.
+    Import {
+        /// The PEM file (left as it is; the key is copied into keys_dir).
+        file: PathBuf,
+        /// Sign with the imported key at once.
+        #[arg(long)]
+        now: bool,
     },
 }
 
@@ -169,7 +191,9 @@ pub async fn run(config: Config, command: Command) -> Result<(), CliError> {
                 .map_err(CliError::Usage)?;
             rotate_keys(&config, alg, now, revoke)
         }
+        Command::Keys(KeysCommand::Import { file, now }) => import_key(&config, &file, now),
         Command::Token(TokenCommand::Inspect { token }) => inspect(&config, &token),
+        Command::Sessions(command) => sessions(config, command).await,
     }
 }
 
@@ -221,8 +245,7 @@ async fn add_user(
     let store = store::open(&config.database_url, config.pool_settings())
         .await
         .map_err(failed)?;
-    let hasher = Hasher::new(config.argon2, 1).map_err(failed)?;
-    let accounts = Accounts::new(store, Arc::new(hasher));
+    let accounts = accounts(&config, store).await?;
     let user = accounts
         .register(email, password, scope)
         .await
@@ -232,11 +255,11 @@ async fn add_user(
     Ok(())
 }
 
-async fn disable_user(config: Config, email: &str) -> Result<(), CliError> {
-    let store = store::open(&config.database_url, config.pool_settings())
-        .await
-        .map_err(failed)?;
-    let hasher = Hasher::new(config.argon2, 1).map_err(failed)?;
+/// The revocation list, for commands that revoke.
+async fn revocations(
+    config: &Config,
+    store: &Arc<dyn Store>,
+) -> Result<Arc<Revocations>, CliError> {
     let revocations = Revocations::new(
         store.clone(),
         config.revocation_settings(),
@@ -244,12 +267,22 @@ async fn disable_user(config: Config, email: &str) -> Result<(), CliError> {
     )
     .await
     .map_err(failed)?;
-    let accounts = Accounts::new(store, Arc::new(hasher));
-    match accounts
-        .disable(email, &revocations)
+    Ok(Arc::new(revocations))
+}
+
+/// Accounts with a single-threaded hasher, as one command needs.
+async fn accounts(config: &Config, store: Arc<dyn Store>) -> Result<Accounts, CliError> {
+    let hasher = Hasher::new(config.argon2, 1).map_err(failed)?;
+    let revocations = revocations(config, &store).await?;
+    Ok(Accounts::new(store, Arc::new(hasher), revocations))
+}
+
+async fn disable_user(config: Config, email: &str) -> Result<(), CliError> {
+    let store = store::open(&config.database_url, config.pool_settings())
         .await
-        .map_err(failed)?
-    {
+        .map_err(failed)?;
+    let accounts = accounts(&config, store).await?;
+    match accounts.disable(email).await.map_err(failed)? {
         Some(user) => {
             println!(
                 "{}",
@@ -265,7 +298,7 @@ async fn clients(config: Config, command: ClientsCommand) -> Result<(), CliError
     let store = store::open(&config.database_url, config.pool_settings())
         .await
         .map_err(failed)?;
-    let clients = Clients::new(store);
+    let clients = Clients::new(store.clone(), revocations(&config, &store).await?);
     match command {
         ClientsCommand::Add {
             name,
@@ -299,6 +332,56 @@ async fn clients(config: Config, command: ClientsCommand) -> Result<(), CliError
             if !clients.remove(&client_id).await.map_err(failed)? {
                 return Err(failed(format!("no client with id {client_id}")));
             }
+        }
+    }
+    Ok(())
+}
+
+async fn sessions(config: Config, command: SessionsCommand) -> Result<(), CliError> {
+    let store = store::open(&config.database_url, config.pool_settings())
+        .await
+        .map_err(failed)?;
+    match command {
+        SessionsCommand::List { email } => {
+            let user = match crate::auth::email::normalize(&email) {
+                Some(email) => store.user_by_email(&email).await.map_err(failed)?,
+                None => None,
+            }
+            .ok_or_else(|| failed(format!("no user with email {email}")))?;
+            let now = crate::clock::system().now();
+            let live = live_sessions(&*store, &user.id, config.session_idle, now)
+                .await
+                .map_err(failed)?;
+            for session in live {
+                let out = serde_json::json!({
+                    "sid": session.id,
+                    "created_at": time(Some(session.created_at)),
+                    "last_used_at": time(Some(session.last_used_at)),
+                    "expires_at": time(Some(session.expires_at)),
+                    "client_id": session.client_id,
+                    "user_agent": session.user_agent,
+                    "ip": session.ip,
+                });
+                println!("{out}");
+            }
+        }
+        SessionsCommand::Revoke { sid } => {
+            let revocations = Revocations::new(
+                store,
+                config.revocation_settings(),
+                tokio_util::sync::CancellationToken::new(),
+            )
+            .await
+            .map_err(failed)?;
+            let ended = revocations
+                .revoke_sessions(SessionTarget::One(&sid), Reason::Revoked)
+                .await
+                .map_err(failed)?;
+            if ended.is_empty() {
+                return Err(failed(format!("no live session with sid {sid}")));
+            }
+            tracing::info!(target: "signet::audit", event = "session_ended", sid = %sid);
+            println!("{}", serde_json::json!({ "sid": sid, "revoked": true }));
         }
     }
     Ok(())
@@ -403,13 +486,27 @@ fn rotate_keys(
     };
     let report = keys::rotate(&config.keys_dir, &settings, rotation).map_err(failed)?;
     tracing::info!(target: "signet::audit", event = "key_rotated", new = %report.new_kid, revoked = report.revoked);
+    print_report("added", &report);
+    Ok(())
+}
+
+fn import_key(config: &Config, file: &std::path::Path, now: bool) -> Result<(), CliError> {
+    let settings = config.key_settings();
+    let report = keys::import(&config.keys_dir, &settings, file, now).map_err(failed)?;
+    tracing::info!(target: "signet::audit", event = "key_imported", new = %report.new_kid, alg = report.alg.as_str());
+    print_report("imported", &report);
+    Ok(())
+}
+
+/// What a rotation or import did, for the operator.
+fn print_report(verb: &str, report: &keys::RotationReport) {
     println!(
-        "added {} key {}: signs from {}",
+        "{verb} {} key {}: signs from {}",
         report.alg.as_str(),
         report.new_kid,
         time(Some(report.activates_at))
     );
-    if let Some((old, removed)) = report.replaced {
+    if let Some((old, removed)) = &report.replaced {
         if report.revoked {
             println!(
                 "revoked key {old}: removed from the JWKS now; every token it signed is refused from now on"
@@ -417,11 +514,10 @@ fn rotate_keys(
         } else {
             println!(
                 "key {old} retires then and stays published until {}",
-                time(Some(removed))
+                time(Some(*removed))
             );
         }
     }
-    Ok(())
 }
 
 fn time(seconds: Option<i64>) -> String {

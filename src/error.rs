@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use signet_guard::verify::TokenError;
 
-use crate::auth::accounts::{LoginError, RegisterError};
+use crate::auth::accounts::{LoginError, PasswordChangeError, RegisterError};
 use crate::auth::passwords::HashError;
 use crate::store::StoreError;
 use crate::tokens::access::SignError;
@@ -233,12 +233,30 @@ impl From<SessionError> for ApiError {
         match error {
             SessionError::UnknownToken
             | SessionError::Expired
+            | SessionError::Idle
             | SessionError::Revoked
+            | SessionError::CredentialsChanged
             | SessionError::Reused => Self::oauth("invalid_grant", error.to_string()),
             SessionError::ScopeExceeded => Self::oauth("invalid_scope", error.to_string()),
             SessionError::Store(e) => e.into(),
             SessionError::Sign(e) => e.into(),
             SessionError::Random => Self::internal(&error),
+        }
+    }
+}
+
+impl From<PasswordChangeError> for ApiError {
+    fn from(error: PasswordChangeError) -> Self {
+        match error {
+            PasswordChangeError::WrongPassword => {
+                Self::problem(StatusCode::FORBIDDEN, "Forbidden", error.to_string())
+            }
+            PasswordChangeError::WeakPassword(_) => {
+                Self::problem(StatusCode::BAD_REQUEST, "Bad Request", error.to_string())
+            }
+            PasswordChangeError::Throttled(throttled) => throttled.into(),
+            PasswordChangeError::Hash(e) => e.into(),
+            PasswordChangeError::Store(e) => e.into(),
         }
     }
 }
@@ -268,6 +286,19 @@ impl From<LoginError> for ApiError {
     }
 }
 
+impl From<crate::auth::login::PasswordLoginError> for ApiError {
+    fn from(error: crate::auth::login::PasswordLoginError) -> Self {
+        use crate::auth::login::PasswordLoginError;
+        match error {
+            PasswordLoginError::UsernameTooLong | PasswordLoginError::PasswordTooLong => {
+                Self::oauth("invalid_request", error.to_string())
+            }
+            PasswordLoginError::Throttled(throttled) => throttled.into(),
+            PasswordLoginError::Login(e) => e.into(),
+        }
+    }
+}
+
 impl From<crate::auth::clients::ClientError> for ApiError {
     fn from(error: crate::auth::clients::ClientError) -> Self {
         use crate::auth::clients::ClientError;
@@ -289,8 +320,7 @@ impl From<crate::auth::login::LoginFailure> for ApiError {
     fn from(failure: crate::auth::login::LoginFailure) -> Self {
         use crate::auth::login::LoginFailure;
         match failure {
-            LoginFailure::Throttled(e) => e.into(),
-            LoginFailure::Login(e) => e.into(),
+            LoginFailure::Password(e) => e.into(),
             LoginFailure::Scope(e) => Self::oauth("invalid_scope", e.to_string()),
             LoginFailure::Session(e) => e.into(),
         }
@@ -307,5 +337,20 @@ impl From<signet_guard::axum::cookies::CsrfError> for ApiError {
 impl From<TokenError> for ApiError {
     fn from(error: TokenError) -> Self {
         Self::invalid_token(error.to_string())
+    }
+}
+
+impl From<crate::tokens::revocations::FeedError> for ApiError {
+    fn from(error: crate::tokens::revocations::FeedError) -> Self {
+        use crate::tokens::revocations::FeedError;
+        match error {
+            FeedError::CursorFromFuture => Self::problem(
+                StatusCode::GONE,
+                "Gone",
+                "this cursor is newer than the feed (restored from a backup?); \
+                 start again without `after`",
+            ),
+            FeedError::Store(e) => e.into(),
+        }
     }
 }

@@ -11,6 +11,9 @@
 //! - With `PROTECTED_COOKIES=true`: Signet's access cookie is accepted too
 //!   (CSRF rule on unsafe methods), and `POST /notes` answers 201 to any
 //!   authenticated caller.
+//!
+//! `PROTECTED_FEED_CLIENT_ID` / `PROTECTED_FEED_CLIENT_SECRET` (a client
+//! with scope `signet:feed`) are sent to the revocation feed when set.
 
 use std::time::Duration;
 
@@ -34,9 +37,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Lazy: the service starts even while Signet is down, answers 503 until
     // the keys are loaded, and keeps working from its cache if Signet stops.
     let cookies = std::env::var("PROTECTED_COOKIES").is_ok_and(|v| v == "true");
-    let guard = Guard::builder(issuer.clone(), audience)
-        .cookies(cookies)
-        .build_lazy()?;
+    let mut builder = Guard::builder(issuer.clone(), audience).cookies(cookies);
+    // A client with scope `signet:feed`: exempt from Signet's per-address
+    // feed budget (many services behind one egress address).
+    if let (Ok(id), Ok(secret)) = (
+        std::env::var("PROTECTED_FEED_CLIENT_ID"),
+        std::env::var("PROTECTED_FEED_CLIENT_SECRET"),
+    ) {
+        builder = builder.feed_credentials(id, secret);
+    }
+    let guard = builder.build_lazy()?;
     wait_until_ready(&guard, Duration::from_secs(5)).await;
 
     let mut protected = Router::new().route("/whoami", get(whoami));

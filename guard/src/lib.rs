@@ -10,12 +10,14 @@
 //!   [`KeySet`]).
 //! - [`crypto`]: the ring backend for jsonwebtoken (installed on first use).
 //! - [`jwk`]: JWK / JWK Set types and RFC 7638 thumbprints.
+//! - [`feed`]: the JSON of Signet's revocation feed.
 //! - `testing` (feature `test-helpers`): a local issuer and token minter.
 
 pub mod axum;
 mod backoff;
 mod builder;
 pub mod crypto;
+pub mod feed;
 mod fetch;
 mod guard;
 pub mod jwk;

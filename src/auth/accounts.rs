@@ -1,14 +1,28 @@
-//! User accounts: registration and password login.
+//! User accounts: registration, password login and password change.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
 
 use super::passwords::{HashError, Hasher, Verdict};
+use super::throttle::{AccountKey, AttemptError, Throttle, Throttled};
 use super::{email, policy};
 use crate::store::{NewUser, SessionTarget, Store, StoreError, User};
-use crate::tokens::revocations::Revocations;
-use crate::tokens::sessions::reason;
+use crate::tokens::revocations::{Reason, Revocations};
+use crate::tokens::sessions::Sessions;
+
+/// Which sessions a password change ends (`password_change_revokes`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum PasswordChangeRevokes {
+    /// Every session but the one the change was made in.
+    #[default]
+    Others,
+    All,
+    None,
+}
 
 /// Registration was refused; each reason is safe to show.
 #[derive(Debug, thiserror::Error)]
@@ -46,15 +60,44 @@ pub enum LoginError {
     Store(#[from] StoreError),
 }
 
+/// A password change was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum PasswordChangeError {
+    #[error("the current password is not correct")]
+    WrongPassword,
+    #[error(transparent)]
+    WeakPassword(#[from] policy::PolicyError),
+    #[error("too many attempts; retry later")]
+    Throttled(Throttled),
+    #[error(transparent)]
+    Hash(#[from] HashError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A request to change a password, made within session `sid`.
+pub struct PasswordChange<'a> {
+    pub user_id: &'a str,
+    pub sid: Option<&'a str>,
+    pub ip: IpAddr,
+    pub current: SecretString,
+    pub new: SecretString,
+}
+
 /// Registers users and checks their passwords.
 pub struct Accounts {
     store: Arc<dyn Store>,
     hasher: Arc<Hasher>,
+    revocations: Arc<Revocations>,
 }
 
 impl Accounts {
-    pub fn new(store: Arc<dyn Store>, hasher: Arc<Hasher>) -> Self {
-        Self { store, hasher }
+    pub fn new(store: Arc<dyn Store>, hasher: Arc<Hasher>, revocations: Arc<Revocations>) -> Self {
+        Self {
+            store,
+            hasher,
+            revocations,
+        }
     }
 
     /// Creates a user after checking email and password policy.
@@ -106,11 +149,7 @@ impl Accounts {
 
     /// Disables the account and revokes all of its sessions; `None` when no
     /// such user exists.
-    pub async fn disable(
-        &self,
-        raw_email: &str,
-        revocations: &Revocations,
-    ) -> Result<Option<User>, StoreError> {
+    pub async fn disable(&self, raw_email: &str) -> Result<Option<User>, StoreError> {
         let Some(email) = email::normalize(raw_email) else {
             return Ok(None);
         };
@@ -118,11 +157,75 @@ impl Accounts {
             return Ok(None);
         };
         self.store.set_user_disabled(&user.id, true).await?;
-        revocations
-            .revoke_sessions(SessionTarget::AllOfUser(&user.id), reason::USER_DISABLED)
+        self.revocations
+            .revoke_sessions(SessionTarget::AllOfUser(&user.id), Reason::UserDisabled)
             .await?;
         tracing::info!(target: "signet::audit", event = "user_disabled", user = %user.id);
         Ok(Some(user))
+    }
+
+    /// Changes the password after checking the current one (throttled like
+    /// a login, failures included), then ends sessions as `revokes` says.
+    /// The user's credential generation moves on, so a login racing the
+    /// change with the old password cannot leave a session behind.
+    pub async fn change_password(
+        &self,
+        change: PasswordChange<'_>,
+        revokes: PasswordChangeRevokes,
+        throttle: &Throttle,
+        sessions: &Sessions,
+    ) -> Result<(), PasswordChangeError> {
+        let Some(user) = self
+            .store
+            .user_by_id(change.user_id)
+            .await?
+            .filter(|user| !user.disabled)
+        else {
+            return Err(PasswordChangeError::WrongPassword);
+        };
+        let attempt = throttle
+            .login(change.ip, AccountKey::of(&user.email))
+            .await
+            .map_err(|error| match error {
+                AttemptError::Throttled(throttled) => PasswordChangeError::Throttled(throttled),
+                AttemptError::Store(error) => PasswordChangeError::Store(error),
+            })?;
+        let stored = Some(user.password_hash.clone());
+        match self.hasher.verify(change.current, stored).await {
+            // The reservation is kept: a wrong password counts as a failure.
+            Ok(Verdict::Mismatch) => {
+                drop(attempt);
+                crate::telemetry::login_failed();
+                tracing::info!(target: "signet::audit", event = "password_change", outcome = "failure", user = %user.id);
+                return Err(PasswordChangeError::WrongPassword);
+            }
+            Ok(Verdict::Match { .. }) => attempt.succeeded().await,
+            Err(error) => {
+                attempt.release().await;
+                return Err(error.into());
+            }
+        }
+        policy::check(change.new.expose_secret())?;
+        let hash = self.hasher.hash(change.new).await?;
+        let keep = match revokes {
+            PasswordChangeRevokes::None => {
+                let from = &user.password_hash;
+                self.store
+                    .update_password_hash(&user.id, from, &hash)
+                    .await?;
+                None
+            }
+            PasswordChangeRevokes::Others => Some(change.sid),
+            PasswordChangeRevokes::All => Some(None),
+        };
+        if let Some(keep) = keep {
+            self.store.change_password(&user.id, &hash, keep).await?;
+            sessions
+                .end_others(&user.id, keep, Reason::PasswordChange)
+                .await?;
+        }
+        tracing::info!(target: "signet::audit", event = "password_change", outcome = "success", user = %user.id, ?revokes);
+        Ok(())
     }
 
     pub async fn user(&self, id: &str) -> Result<Option<User>, StoreError> {
@@ -134,7 +237,7 @@ impl Accounts {
         let result = match self.hasher.hash(password).await {
             Ok(hash) => self
                 .store
-                .update_password_hash(&user.id, &hash)
+                .update_password_hash(&user.id, &user.password_hash, &hash)
                 .await
                 .map_err(|e| e.to_string()),
             Err(e) => Err(e.to_string()),

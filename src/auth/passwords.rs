@@ -10,8 +10,8 @@ use argon2::{Algorithm, Argon2, Params, PasswordHasher as _, PasswordVerifier as
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::Semaphore;
 
-use crate::config::Argon2Config;
 use crate::telemetry;
+use serde::Deserialize;
 
 /// Hashing could not be done; never says anything about the password.
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +31,25 @@ pub enum Verdict {
         rehash: bool,
     },
     Mismatch,
+}
+
+/// Cost of argon2id; the defaults are OWASP's (m=19456 KiB, t=2, p=1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Argon2Config {
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+}
+
+impl Default for Argon2Config {
+    fn default() -> Self {
+        Self {
+            memory_kib: 19_456,
+            iterations: 2,
+            parallelism: 1,
+        }
+    }
 }
 
 /// Bounded argon2id hasher shared by the whole process.
@@ -173,6 +192,29 @@ fn outdated(hash: &PasswordHash, params: &Params) -> bool {
         || used.p_cost() != params.p_cost()
 }
 
+/// A PHC string with a random salt and a random digest under `config`'s
+/// parameters. Verifying against it costs a full argon2 run, like a real
+/// hash, but making it costs nothing: start-up stays cheap whatever the
+/// parameters.
+fn dummy_phc(config: &Argon2Config) -> Result<String, HashError> {
+    use base64::Engine as _;
+    let mut random = [0u8; 48];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut random)
+        .map_err(|_| HashError::Failed)?;
+    let b64 = base64::engine::general_purpose::STANDARD_NO_PAD;
+    let (salt, digest) = random.split_at(16);
+    let phc = format!(
+        "$argon2id$v=19$m={},t={},p={}${}${}",
+        config.memory_kib,
+        config.iterations,
+        config.parallelism,
+        b64.encode(salt),
+        b64.encode(digest)
+    );
+    PasswordHash::new(&phc).map_err(|_| HashError::Failed)?;
+    Ok(phc)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -272,27 +314,4 @@ mod tests {
             hasher.peak_concurrency()
         );
     }
-}
-
-/// A PHC string with a random salt and a random digest under `config`'s
-/// parameters. Verifying against it costs a full argon2 run, like a real
-/// hash, but making it costs nothing: start-up stays cheap whatever the
-/// parameters.
-fn dummy_phc(config: &Argon2Config) -> Result<String, HashError> {
-    use base64::Engine as _;
-    let mut random = [0u8; 48];
-    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut random)
-        .map_err(|_| HashError::Failed)?;
-    let b64 = base64::engine::general_purpose::STANDARD_NO_PAD;
-    let (salt, digest) = random.split_at(16);
-    let phc = format!(
-        "$argon2id$v=19$m={},t={},p={}${}${}",
-        config.memory_kib,
-        config.iterations,
-        config.parallelism,
-        b64.encode(salt),
-        b64.encode(digest)
-    );
-    PasswordHash::new(&phc).map_err(|_| HashError::Failed)?;
-    Ok(phc)
 }

@@ -16,14 +16,16 @@ use signet_guard::axum::cookies::{self, REFRESH_COOKIE};
 
 use super::csrf;
 use super::extract::{Bearer, ClientIp, OAuthBody};
+use super::sessions::client_seen;
 use crate::app::AppState;
-use crate::auth::login::{self, Attempt};
+use crate::auth::login::{self, LoginAttempt};
 use crate::error::ApiError;
 use crate::store::SessionTarget;
 use crate::telemetry;
 use crate::tokens::access::peek;
 use crate::tokens::csrf::refresh_session;
-use crate::tokens::sessions::{SessionError, TokenPair, reason};
+use crate::tokens::revocations::Reason;
+use crate::tokens::sessions::{SessionError, TokenPair};
 
 /// The refresh cookie never leaves this path.
 const REFRESH_PATH: &str = "/v1/browser";
@@ -63,11 +65,12 @@ pub async fn login(
             "a login needs email and password",
         ));
     };
-    let attempt = Attempt {
+    let attempt = LoginAttempt {
         ip,
         username: &email,
         password,
         scope: None,
+        client: client_seen(&headers, ip),
     };
     let pair = login::password_login(&state, attempt).await?;
     let refresh_ttl = i64::try_from(state.config.refresh_ttl.as_secs()).unwrap_or(i64::MAX);
@@ -97,7 +100,12 @@ pub async fn refresh(
     }
     match state
         .sessions
-        .refresh(&state.keys.current(), token, None)
+        .refresh(
+            &state.keys.current(),
+            token,
+            None,
+            client_seen(&headers, ip),
+        )
         .await
     {
         Ok(pair) => {
@@ -108,6 +116,7 @@ pub async fn refresh(
         Err(
             error @ (SessionError::UnknownToken
             | SessionError::Expired
+            | SessionError::Idle
             | SessionError::Revoked
             | SessionError::Reused),
         ) => {
@@ -152,7 +161,7 @@ pub async fn logout(
     if let Some((sid, user)) = &session {
         state
             .revocations
-            .revoke_sessions(SessionTarget::One(sid), reason::LOGOUT)
+            .revoke_sessions(SessionTarget::One(sid), Reason::Logout)
             .await?;
         tracing::info!(target: "signet::audit", event = "logout", user = %user, sid = %sid, transport = "browser");
     }

@@ -11,16 +11,17 @@ mod health;
 mod layers;
 mod oauth;
 mod revocations;
+pub mod server;
 mod sessions;
 mod users;
 mod wellknown;
 
 use axum::Router;
 use axum::http::Method;
-use axum::routing::{MethodRouter, get, post};
+use axum::routing::{MethodRouter, delete, get, post};
 
 use crate::app::AppState;
-pub use wellknown::JWKS_MAX_AGE_SECS;
+pub use extract::ClientAddressSettings;
 
 /// One endpoint: the route table is the single list both the router and the
 /// OpenAPI drift test read.
@@ -46,6 +47,18 @@ fn routes() -> Vec<Route> {
         route(Method::POST, "/v1/users", post(users::register)),
         route(Method::GET, "/v1/userinfo", get(users::userinfo)),
         route(Method::POST, "/v1/logout", post(sessions::logout)),
+        route(Method::GET, "/v1/sessions", get(sessions::list)),
+        route(Method::DELETE, "/v1/sessions", delete(sessions::end_others)),
+        route(
+            Method::DELETE,
+            "/v1/sessions/{sid}",
+            delete(sessions::end_one),
+        ),
+        route(
+            Method::POST,
+            "/v1/password",
+            post(sessions::change_password),
+        ),
         route(Method::POST, "/v1/browser/login", post(browser::login)),
         route(Method::POST, "/v1/browser/refresh", post(browser::refresh)),
         route(Method::POST, "/v1/browser/logout", post(browser::logout)),

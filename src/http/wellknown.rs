@@ -9,10 +9,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::app::AppState;
-
-/// How long validators may cache the JWKS; key rotation waits longer than
-/// this before a new key signs.
-pub const JWKS_MAX_AGE_SECS: u64 = 300;
+use crate::keys::JWKS_MAX_AGE_SECS;
 
 /// The serialised RFC 8414 document.
 #[derive(Clone)]

@@ -1,15 +1,16 @@
 //! Key files in `keys_dir`: `<kid>.pem` (PKCS#8, mode 0600) with its state in
 //! `<kid>.json` beside it. Writes go through a temp file, fsync and rename so
-//! a crash never leaves half a key.
+//! a crash never leaves half a key. A private file that other users can read
+//! or write is refused: its key may be known to, or planted by, someone else.
 
 use std::fs;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use super::KeyError;
-use crate::config::SigningAlg;
+use super::SigningAlg;
 
 /// What is known about a key besides its private bytes: its algorithm and
 /// schedule (the state follows from the schedule, see `lifecycle`).
@@ -57,8 +58,12 @@ pub fn write_meta(dir: &Path, kid: &str, meta: &KeyMeta) -> Result<(), KeyError>
     write_atomic(&dir.join(format!("{kid}.json")), &text, 0o644)
 }
 
-/// File names, sizes and modification times: changes when any key file does.
-pub fn fingerprint(dir: &Path) -> Vec<(String, u64, Option<std::time::SystemTime>)> {
+/// Name, size, modification time and mode of each key file.
+pub type Fingerprint = Vec<(String, u64, Option<std::time::SystemTime>, u32)>;
+
+/// Changes when any key file does, its mode included (a `chmod` of a
+/// refused file brings it in).
+pub fn fingerprint(dir: &Path) -> Fingerprint {
     let mut entries: Vec<_> = fs::read_dir(dir)
         .into_iter()
         .flatten()
@@ -67,7 +72,7 @@ pub fn fingerprint(dir: &Path) -> Vec<(String, u64, Option<std::time::SystemTime
             let name = entry.file_name().to_string_lossy().into_owned();
             let relevant = name.ends_with(".pem") || name.ends_with(".json");
             let meta = entry.metadata().ok()?;
-            relevant.then(|| (name, meta.len(), meta.modified().ok()))
+            relevant.then(|| (name, meta.len(), meta.modified().ok(), mode(&meta)))
         })
         .collect();
     entries.sort();
@@ -80,7 +85,8 @@ fn read_one(pem_path: &Path) -> Result<KeyFile, KeyError> {
         .and_then(|s| s.to_str())
         .ok_or_else(|| KeyError::malformed(pem_path, "the file name is not a key id"))?
         .to_owned();
-    let text = fs::read_to_string(pem_path).map_err(|e| KeyError::io(pem_path, e))?;
+    let text = read_private(pem_path)?
+        .ok_or_else(|| KeyError::io(pem_path, std::io::ErrorKind::NotFound.into()))?;
     let block = pem::parse(text).map_err(|e| KeyError::malformed(pem_path, &e.to_string()))?;
     if block.tag() != "PRIVATE KEY" {
         return Err(KeyError::malformed(
@@ -97,6 +103,43 @@ fn read_one(pem_path: &Path) -> Result<KeyFile, KeyError> {
         pkcs8: block.into_contents(),
         meta,
     })
+}
+
+/// The contents of a private file (a key, `refresh.secret`); `None` when it
+/// does not exist. Refuses a file that group or others may read or write.
+/// The mode is taken from the opened file, so it is the one read.
+pub fn read_private(path: &Path) -> Result<Option<Vec<u8>>, KeyError> {
+    let mut file = match fs::File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(KeyError::io(path, e)),
+    };
+    let meta = file.metadata().map_err(|e| KeyError::io(path, e))?;
+    let mode = mode(&meta);
+    if mode & 0o077 != 0 {
+        return Err(KeyError::Exposed {
+            path: path.to_owned(),
+            mode,
+        });
+    }
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes)
+        .map_err(|e| KeyError::io(path, e))?;
+    Ok(Some(bytes))
+}
+
+/// Permission bits (0 where there are none to check).
+fn mode(meta: &fs::Metadata) -> u32 {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        meta.permissions().mode() & 0o777
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = meta;
+        0
+    }
 }
 
 /// Writes a new key and its state; the key file is private to the owner.

@@ -3,6 +3,7 @@
 //! published as a JWK Set prepared once per change.
 
 mod files;
+mod foreign;
 mod lifecycle;
 mod material;
 mod rotation;
@@ -19,11 +20,11 @@ use jsonwebtoken::{Algorithm, EncodingKey};
 use signet_guard::jwk::{Jwk, JwkSet};
 use signet_guard::verify::KeySet;
 
-pub use files::{KeyMeta, write_atomic};
+pub use files::{KeyMeta, read_private, write_atomic};
 pub use lifecycle::KeyState;
-pub use rotation::{Rotation, RotationReport, rotate};
+pub use rotation::{Rotation, RotationReport, import, rotate};
 
-use crate::config::SigningAlg;
+use serde::Deserialize;
 
 /// Why keys could not be loaded or created; names the file at fault.
 #[derive(Debug, thiserror::Error)]
@@ -35,10 +36,19 @@ pub enum KeyError {
     },
     #[error("key file {path} is malformed: {reason}")]
     Malformed { path: PathBuf, reason: String },
+    #[error(
+        "key file {path} can be read or written by other users (mode {mode:04o}); \
+         make it the owner's only: chmod 600 {path}"
+    )]
+    Exposed { path: PathBuf, mode: u32 },
+    #[error("cannot import {path}: {reason}")]
+    Import { path: PathBuf, reason: String },
     #[error("no active signing key in {0} (the first `signet serve` generates one)")]
     NoActiveKey(PathBuf),
     #[error("key generation failed: {0}")]
     Generation(String),
+    #[error("key {0} is already in the keys directory")]
+    Duplicate(String),
     #[error("another process is rotating keys in {0}; try again shortly")]
     Busy(PathBuf),
 }
@@ -58,6 +68,18 @@ impl KeyError {
         }
     }
 }
+
+/// Algorithms Signet can generate keys for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum SigningAlg {
+    EdDSA,
+    ES256,
+    RS256,
+}
+
+/// How long validators may cache the JWKS; a routine rotation publishes a
+/// new key longer than this before it signs.
+pub const JWKS_MAX_AGE_SECS: u64 = 300;
 
 /// How keys are generated, published and retired.
 #[derive(Debug, Clone, Copy)]
@@ -214,7 +236,7 @@ pub struct Keys {
     dir: PathBuf,
     settings: KeySettings,
     ring: ArcSwap<KeyRing>,
-    seen: Mutex<Vec<(String, u64, Option<std::time::SystemTime>)>>,
+    seen: Mutex<files::Fingerprint>,
 }
 
 impl Keys {

@@ -1,7 +1,8 @@
 //! Adding keys. A routine rotation publishes the new key `publish_delay`
 //! before it signs, so validators with a cached JWKS learn it first, and
 //! keeps the replaced key published until its last token expired. An
-//! emergency rotation activates at once and can withdraw the old key.
+//! emergency rotation activates at once and can withdraw the old key. An
+//! imported key (made elsewhere) is scheduled the same way.
 
 use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
@@ -9,8 +10,8 @@ use std::time::Duration;
 
 use signet_guard::jwk::Jwk;
 
-use super::{KeyError, KeyMeta, KeySettings, KeyState, files, material, now};
-use crate::config::SigningAlg;
+use super::SigningAlg;
+use super::{KeyError, KeyMeta, KeySettings, KeyState, files, foreign, material, now};
 
 /// How a rotation proceeds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,24 +45,69 @@ pub fn rotate(
     settings: &KeySettings,
     rotation: Rotation,
 ) -> Result<RotationReport, KeyError> {
-    let _lock = RotationLock::acquire(dir)?;
-    let ring = super::KeyRing::load(dir, now(), false)?;
-    let current = ring.active();
-    let now = now();
-    let (alg, activates_at, removes_old) = match rotation {
-        Rotation::Scheduled => (settings.alg, now + secs(settings.publish_delay), None),
-        Rotation::Routine(alg) => (alg, now + secs(settings.publish_delay), None),
-        Rotation::Now { alg, revoke } => (alg, now, revoke.then_some(now)),
+    let (alg, now, revoke) = match rotation {
+        Rotation::Scheduled => (settings.alg, false, false),
+        Rotation::Routine(alg) => (alg, false, false),
+        Rotation::Now { alg, revoke } => (alg, true, revoke),
     };
-    let removes_at = removes_old.unwrap_or(activates_at + secs(settings.retention));
-    let new_kid = create(dir, alg, activates_at)?;
+    let pkcs8 = material::generate(alg).map_err(KeyError::Generation)?;
+    add(dir, settings, alg, &pkcs8, now, revoke)
+}
+
+/// Adds the PEM private key in `file`, made elsewhere, scheduled like a
+/// rotation: pre-published, or signing at once with `now`. It is stored in
+/// the form Signet writes (PKCS#8, mode 0600).
+pub fn import(
+    dir: &Path,
+    settings: &KeySettings,
+    file: &Path,
+    now: bool,
+) -> Result<RotationReport, KeyError> {
+    let refused = |reason: String| KeyError::Import {
+        path: file.to_owned(),
+        reason,
+    };
+    let text = std::fs::read(file).map_err(|e| KeyError::io(file, e))?;
+    let (alg, pkcs8) = foreign::from_pem(&text).map_err(refused)?;
+    add(dir, settings, alg, &pkcs8, now, false).map_err(|error| match error {
+        KeyError::Duplicate(kid) => refused(format!("the key is already in keys_dir as {kid}")),
+        other => other,
+    })
+}
+
+/// Writes `pkcs8` as the next key (active at once with `now`), retires the
+/// active key (withdrawn at once with `revoke`) and withdraws keys still
+/// waiting, under the directory's rotation lock.
+fn add(
+    dir: &Path,
+    settings: &KeySettings,
+    alg: SigningAlg,
+    pkcs8: &[u8],
+    now: bool,
+    revoke: bool,
+) -> Result<RotationReport, KeyError> {
+    let _lock = RotationLock::acquire(dir)?;
+    let ring = super::KeyRing::load(dir, super::now(), false)?;
+    let current = ring.active();
+    let at = super::now();
+    let activates_at = if now {
+        at
+    } else {
+        at + secs(settings.publish_delay)
+    };
+    let removes_at = if revoke {
+        at
+    } else {
+        activates_at + secs(settings.retention)
+    };
+    let new_kid = create(dir, alg, pkcs8, activates_at)?;
     let mut old = current.meta.clone();
     old.removes_at = Some(removes_at);
     files::write_meta(dir, &current.kid, &old)?;
     // Keys still waiting to activate would never sign now: withdraw them.
     for key in ring.keys().iter().filter(|k| k.state == KeyState::Next) {
         let mut meta = key.meta.clone();
-        meta.removes_at = Some(now);
+        meta.removes_at = Some(at);
         files::write_meta(dir, &key.kid, &meta)?;
     }
     Ok(RotationReport {
@@ -69,7 +115,7 @@ pub fn rotate(
         alg,
         activates_at,
         replaced: Some((current.kid.clone(), removes_at)),
-        revoked: removes_old.is_some(),
+        revoked: revoke,
     })
 }
 
@@ -79,24 +125,34 @@ pub(super) fn create_first(dir: &Path, alg: SigningAlg) -> Result<String, KeyErr
     if !files::read_all(dir)?.is_empty() {
         return Ok(String::new());
     }
-    let kid = create(dir, alg, now())?;
+    let pkcs8 = material::generate(alg).map_err(KeyError::Generation)?;
+    let kid = create(dir, alg, &pkcs8, now())?;
     tracing::info!(kid, alg = alg.as_str(), "generated a signing key");
     Ok(kid)
 }
 
-fn create(dir: &Path, alg: SigningAlg, activates_at: i64) -> Result<String, KeyError> {
-    let pkcs8 = material::generate(alg).map_err(KeyError::Generation)?;
-    let (_, _, jwk): (_, _, Jwk) = material::load(alg, &pkcs8).map_err(KeyError::Generation)?;
+/// Writes `pkcs8` as a new key named by its JWK thumbprint; refuses a key
+/// the directory already holds (its schedule must not be reset).
+fn create(
+    dir: &Path,
+    alg: SigningAlg,
+    pkcs8: &[u8],
+    activates_at: i64,
+) -> Result<String, KeyError> {
+    let (_, _, jwk): (_, _, Jwk) = material::load(alg, pkcs8).map_err(KeyError::Generation)?;
     let kid = jwk
         .thumbprint()
         .map_err(|e| KeyError::Generation(e.to_string()))?;
+    if dir.join(format!("{kid}.pem")).exists() {
+        return Err(KeyError::Duplicate(kid));
+    }
     let meta = KeyMeta {
         alg: alg.as_str().to_owned(),
         created_at: now(),
         activates_at: Some(activates_at),
         removes_at: None,
     };
-    files::write(dir, &kid, &pkcs8, &meta)?;
+    files::write(dir, &kid, pkcs8, &meta)?;
     Ok(kid)
 }
 

@@ -8,13 +8,18 @@ use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 use super::{
-    Client, NewSession, NewUser, Pruned, Revocation, RevocationRow, Session, SessionTarget,
-    StoreResult, User, sql,
+    Client, LoginAttempt, NewSession, NewUser, Pruned, Reservation, Revocation, RevocationRow,
+    Session, SessionClient, SessionTarget, StoreResult, User, sql,
 };
 
 /// Serialises transactions that add revocations, so feed positions (an
 /// identity column) become visible in order on every instance.
 const FEED_LOCK: Option<&str> = Some("SELECT pg_advisory_xact_lock(7170216110)");
+
+/// The identity sequence of `seq` (values of transactions still open, or
+/// rolled back, included: those are not from the future either).
+const FEED_HIGH_WATER: &str = "SELECT COALESCE(pg_sequence_last_value(
+    pg_get_serial_sequence('revocations', 'seq')::regclass), 0)";
 
 /// Connection pool limits, for either backend.
 #[derive(Debug, Clone, Copy)]

@@ -1,16 +1,18 @@
 //! The SQL of every store operation, written once. SQLite and PostgreSQL
 //! accept the same statements here (`$n` parameters, `RETURNING`,
 //! `ON CONFLICT`), so each backend expands [`impl_store!`] over its own pool
-//! type and supplies only its connection set-up and `FEED_LOCK`: a statement
+//! type and supplies only its connection set-up, `FEED_LOCK` (a statement
 //! run inside each transaction that adds revocations, making feed positions
-//! commit in order (a reader never skips an entry that commits late).
+//! commit in order: a reader never skips an entry that commits late) and
+//! `FEED_HIGH_WATER` (the highest feed position ever allocated, which
+//! pruning does not lower and a restore does).
 
-const USER_COLUMNS: &str =
-    "SELECT id, email, password_hash, scope, disabled, created_at FROM users";
+const USER_COLUMNS: &str = "SELECT id, email, password_hash, scope, disabled, created_at, credential_generation FROM users";
 const CLIENT_COLUMNS: &str =
     "SELECT id, name, secret_hash, scope, audience, created_at FROM clients";
 const SESSION_COLUMNS: &str = "s.id, s.user_id, s.client_id, s.scope, s.nonce, s.created_at, \
-     s.expires_at, s.generation, s.rotated_ms, s.revoked_at, s.revoked_reason";
+     s.expires_at, s.generation, s.rotated_ms, s.revoked_at, s.revoked_reason, \
+     s.last_used_at, s.user_agent, s.ip, s.credential_generation, s.access_exp";
 
 pub(super) fn users_where(condition: &str) -> String {
     format!("{USER_COLUMNS} WHERE {condition}")
@@ -32,15 +34,58 @@ pub(super) fn session_by_refresh() -> String {
     )
 }
 
-pub(super) fn revoke_sessions(column: &str) -> String {
+pub(super) fn live_sessions() -> String {
     format!(
-        "UPDATE sessions SET revoked_at = $1, revoked_reason = $2
-         WHERE {column} = $3 AND revoked_at IS NULL RETURNING id"
+        "SELECT {SESSION_COLUMNS} FROM sessions s
+         WHERE s.user_id = $1 AND s.revoked_at IS NULL AND s.expires_at > $2
+           AND s.last_used_at > $3
+         ORDER BY s.last_used_at DESC, s.id LIMIT $4"
     )
+}
+
+/// The revocation of `target`'s live sessions; binds `$3` and, when the
+/// second value is given, `$4`. Returns each revoked sid with the latest
+/// `exp` of its access tokens.
+pub(super) fn revoke_sessions<'a>(
+    target: super::SessionTarget<'a>,
+) -> (String, &'a str, Option<&'a str>) {
+    use super::SessionTarget;
+    let (condition, first, second) = match target {
+        SessionTarget::One(sid) => ("id = $3", sid, None),
+        SessionTarget::AllOfUser(user_id) => ("user_id = $3", user_id, None),
+        SessionTarget::OneOfUser { sid, user_id } => {
+            ("id = $3 AND user_id = $4", sid, Some(user_id))
+        }
+        SessionTarget::OthersOfUser { user_id, keep } => {
+            ("user_id = $3 AND id <> $4", user_id, Some(keep))
+        }
+    };
+    let sql = format!(
+        "UPDATE sessions SET revoked_at = $1, revoked_reason = $2
+         WHERE {condition} AND revoked_at IS NULL
+         RETURNING id, COALESCE(access_exp, expires_at)"
+    );
+    (sql, first, second)
 }
 
 pub(super) const INSERT_REVOCATION: &str = "INSERT INTO revocations (kind, value, exp)
      VALUES ($1, $2, $3) ON CONFLICT (kind, value) DO NOTHING";
+
+/// Takes one attempt from a budget row, starting the window over when it has
+/// passed; returns no row (and changes nothing) when the budget is spent.
+/// `$3` now, `$4` the latest window start that has passed, `$5` the limit.
+pub(super) const RESERVE_LOGIN: &str = "INSERT INTO login_attempts
+         (account, source, window_start, attempts, succeeded_at) VALUES ($1, $2, $3, 1, NULL)
+     ON CONFLICT (account, source) DO UPDATE SET
+         attempts = CASE WHEN login_attempts.window_start <= $4 THEN 1
+                         ELSE login_attempts.attempts + 1 END,
+         window_start = CASE WHEN login_attempts.window_start <= $4 THEN $3
+                             ELSE login_attempts.window_start END
+     WHERE login_attempts.window_start <= $4 OR login_attempts.attempts < $5
+     RETURNING attempts, succeeded_at";
+
+/// The `source` of the row counting attempts from sources unknown to the account.
+pub(super) const UNKNOWN_SOURCES: &str = "*";
 
 /// Implements [`super::Store`] for a struct with a `pool` field.
 macro_rules! impl_store {
@@ -71,6 +116,7 @@ macro_rules! impl_store {
                     scope: user.scope,
                     disabled: false,
                     created_at: user.created_at,
+                    credential_generation: 0,
                 })
             }
 
@@ -90,13 +136,54 @@ macro_rules! impl_store {
                     .await?)
             }
 
-            async fn update_password_hash(&self, user_id: &str, hash: &str) -> StoreResult<()> {
-                sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
-                    .bind(hash)
-                    .bind(user_id)
-                    .execute(&self.pool)
-                    .await?;
+            async fn update_password_hash(
+                &self,
+                user_id: &str,
+                from: &str,
+                to: &str,
+            ) -> StoreResult<()> {
+                sqlx::query(
+                    "UPDATE users SET password_hash = $1 WHERE id = $2 AND password_hash = $3",
+                )
+                .bind(to)
+                .bind(user_id)
+                .bind(from)
+                .execute(&self.pool)
+                .await?;
                 Ok(())
+            }
+
+            async fn change_password(
+                &self,
+                user_id: &str,
+                hash: &str,
+                keep: Option<&str>,
+            ) -> StoreResult<bool> {
+                let mut tx = self.pool.begin().await?;
+                let changed = sqlx::query(
+                    "UPDATE users SET password_hash = $1,
+                     credential_generation = credential_generation + 1 WHERE id = $2",
+                )
+                .bind(hash)
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?;
+                if changed.rows_affected() != 1 {
+                    return Ok(false);
+                }
+                if let Some(sid) = keep {
+                    sqlx::query(
+                        "UPDATE sessions SET credential_generation =
+                         (SELECT credential_generation FROM users WHERE id = $1)
+                         WHERE id = $2 AND user_id = $1",
+                    )
+                    .bind(user_id)
+                    .bind(sid)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
+                Ok(true)
             }
 
             async fn set_user_disabled(&self, user_id: &str, disabled: bool) -> StoreResult<bool> {
@@ -139,19 +226,66 @@ macro_rules! impl_store {
                     .await?)
             }
 
-            async fn remove_client(&self, id: &str) -> StoreResult<bool> {
-                let result = sqlx::query("DELETE FROM clients WHERE id = $1")
+            async fn remove_client(&self, id: &str) -> StoreResult<Option<u64>> {
+                let mut tx = self.pool.begin().await?;
+                // Deleted first: the row lock makes a racing issuance wait,
+                // then fail its foreign-key check (client_tokens).
+                let removed = sqlx::query("DELETE FROM clients WHERE id = $1")
                     .bind(id)
-                    .execute(&self.pool)
+                    .execute(&mut *tx)
                     .await?;
-                Ok(result.rows_affected() == 1)
+                if removed.rows_affected() == 0 {
+                    return Ok(None);
+                }
+                if let Some(lock) = FEED_LOCK {
+                    sqlx::query(lock).execute(&mut *tx).await?;
+                }
+                let revoked = sqlx::query(
+                    "INSERT INTO revocations (kind, value, exp)
+                     SELECT 'jti', jti, exp FROM client_tokens WHERE client_id = $1
+                     ON CONFLICT (kind, value) DO NOTHING",
+                )
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query("DELETE FROM client_tokens WHERE client_id = $1")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(Some(revoked.rows_affected()))
             }
 
-            async fn create_session(&self, session: NewSession) -> StoreResult<()> {
+            async fn record_client_token(
+                &self,
+                client_id: &str,
+                jti: &str,
+                exp: i64,
+            ) -> StoreResult<bool> {
+                let recorded = sqlx::query(
+                    "INSERT INTO client_tokens (jti, client_id, exp) VALUES ($1, $2, $3)",
+                )
+                .bind(jti)
+                .bind(client_id)
+                .bind(exp)
+                .execute(&self.pool)
+                .await;
+                match recorded {
+                    Ok(_) => Ok(true),
+                    Err(sqlx::Error::Database(db)) if db.is_foreign_key_violation() => Ok(false),
+                    Err(error) => Err(error.into()),
+                }
+            }
+
+            async fn create_session(&self, session: NewSession) -> StoreResult<bool> {
                 let mut tx = self.pool.begin().await?;
-                sqlx::query(
-                    "INSERT INTO sessions (id, user_id, client_id, scope, nonce, created_at, expires_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                let created = sqlx::query(
+                    "INSERT INTO sessions (id, user_id, client_id, scope, nonce, created_at,
+                         expires_at, last_used_at, user_agent, ip, credential_generation,
+                         access_exp)
+                     SELECT $1, $2, $3, $4, $5, $6, $7, $6, $8, $9, $10, $11
+                     WHERE EXISTS (SELECT 1 FROM users
+                                   WHERE id = $2 AND credential_generation = $10)",
                 )
                 .bind(&session.id)
                 .bind(&session.user_id)
@@ -160,8 +294,15 @@ macro_rules! impl_store {
                 .bind(&session.nonce)
                 .bind(session.created_at)
                 .bind(session.expires_at)
+                .bind(&session.client.user_agent)
+                .bind(&session.client.ip)
+                .bind(session.credential_generation)
+                .bind(session.access_exp)
                 .execute(&mut *tx)
                 .await?;
+                if created.rows_affected() != 1 {
+                    return Ok(false);
+                }
                 sqlx::query(
                     "INSERT INTO refresh_tokens (token_hash, session_id, generation, issued_at)
                      VALUES ($1, $2, 0, $3)",
@@ -172,13 +313,29 @@ macro_rules! impl_store {
                 .execute(&mut *tx)
                 .await?;
                 tx.commit().await?;
-                Ok(())
+                Ok(true)
             }
 
             async fn session(&self, sid: &str) -> StoreResult<Option<Session>> {
                 Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql::session_by_id()))
                     .bind(sid)
                     .fetch_optional(&self.pool)
+                    .await?)
+            }
+
+            async fn live_sessions(
+                &self,
+                user_id: &str,
+                now: i64,
+                idle_before: i64,
+                limit: u32,
+            ) -> StoreResult<Vec<Session>> {
+                Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql::live_sessions()))
+                    .bind(user_id)
+                    .bind(now)
+                    .bind(idle_before)
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
                     .await?)
             }
 
@@ -205,15 +362,28 @@ macro_rules! impl_store {
                 from: i64,
                 next_hash: &[u8],
                 now_ms: i64,
+                client: &SessionClient,
+                access_exp: i64,
             ) -> StoreResult<bool> {
                 let mut tx = self.pool.begin().await?;
+                // Only ever raised: a token issued under a longer lifetime
+                // stays covered. NULL (not recorded) stays NULL.
                 let moved = sqlx::query(
-                    "UPDATE sessions SET generation = generation + 1, rotated_ms = $1
-                     WHERE id = $2 AND generation = $3 AND revoked_at IS NULL",
+                    "UPDATE sessions SET generation = generation + 1, rotated_ms = $1,
+                         last_used_at = $4, user_agent = $5, ip = $6,
+                         access_exp = CASE WHEN access_exp IS NULL OR access_exp >= $7
+                                           THEN access_exp ELSE $7 END
+                     WHERE id = $2 AND generation = $3 AND revoked_at IS NULL
+                       AND credential_generation =
+                           (SELECT credential_generation FROM users WHERE id = sessions.user_id)",
                 )
                 .bind(now_ms)
                 .bind(sid)
                 .bind(from)
+                .bind(now_ms.div_euclid(1000))
+                .bind(&client.user_agent)
+                .bind(&client.ip)
+                .bind(access_exp)
                 .execute(&mut *tx)
                 .await?;
                 if moved.rows_affected() != 1 {
@@ -238,26 +408,23 @@ macro_rules! impl_store {
                 target: SessionTarget<'_>,
                 reason: &str,
                 now: i64,
-                exp: i64,
             ) -> StoreResult<Vec<String>> {
-                let (column, value) = match target {
-                    SessionTarget::One(sid) => ("id", sid),
-                    SessionTarget::AllOfUser(user_id) => ("user_id", user_id),
-                };
+                let (sql, first, second) = sql::revoke_sessions(target);
                 let mut tx = self.pool.begin().await?;
-                let sids: Vec<String> =
-                    sqlx::query_scalar(sqlx::AssertSqlSafe(sql::revoke_sessions(column)))
-                        .bind(now)
-                        .bind(reason)
-                        .bind(value)
-                        .fetch_all(&mut *tx)
-                        .await?;
-                if !sids.is_empty() {
+                let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                    .bind(now)
+                    .bind(reason)
+                    .bind(first);
+                if let Some(second) = second {
+                    query = query.bind(second);
+                }
+                let revoked: Vec<(String, i64)> = query.fetch_all(&mut *tx).await?;
+                if !revoked.is_empty() {
                     if let Some(lock) = FEED_LOCK {
                         sqlx::query(lock).execute(&mut *tx).await?;
                     }
                 }
-                for sid in &sids {
+                for (sid, exp) in &revoked {
                     sqlx::query(sql::INSERT_REVOCATION)
                         .bind("sid")
                         .bind(sid)
@@ -266,7 +433,7 @@ macro_rules! impl_store {
                         .await?;
                 }
                 tx.commit().await?;
-                Ok(sids)
+                Ok(revoked.into_iter().map(|(sid, _)| sid).collect())
             }
 
             async fn revoke_token(&self, jti: &str, exp: i64) -> StoreResult<()> {
@@ -282,6 +449,22 @@ macro_rules! impl_store {
                     .await?;
                 tx.commit().await?;
                 Ok(())
+            }
+
+            async fn record_key_change(&self, fingerprint: &str, exp: i64) -> StoreResult<bool> {
+                let mut tx = self.pool.begin().await?;
+                if let Some(lock) = FEED_LOCK {
+                    sqlx::query(lock).execute(&mut *tx).await?;
+                }
+                let inserted = sqlx::query(sql::INSERT_REVOCATION)
+                    .bind("keys")
+                    .bind(fingerprint)
+                    .bind(exp)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                tx.commit().await?;
+                Ok(inserted == 1)
             }
 
             async fn revocations_after(
@@ -326,6 +509,20 @@ macro_rules! impl_store {
                     .await?)
             }
 
+            async fn feed_high_water(&self) -> StoreResult<i64> {
+                Ok(sqlx::query_scalar(FEED_HIGH_WATER)
+                    .fetch_one(&self.pool)
+                    .await?)
+            }
+
+            async fn latest_key_change(&self) -> StoreResult<Option<String>> {
+                Ok(sqlx::query_scalar(
+                    "SELECT value FROM revocations WHERE kind = 'keys' ORDER BY seq DESC LIMIT 1",
+                )
+                .fetch_optional(&self.pool)
+                .await?)
+            }
+
             async fn prune(&self, ended: i64, horizon: i64) -> StoreResult<Pruned> {
                 let sessions = sqlx::query("DELETE FROM sessions WHERE expires_at < $1")
                     .bind(ended)
@@ -337,10 +534,111 @@ macro_rules! impl_store {
                     .execute(&self.pool)
                     .await?
                     .rows_affected();
+                let client_tokens = sqlx::query("DELETE FROM client_tokens WHERE exp < $1")
+                    .bind(horizon)
+                    .execute(&self.pool)
+                    .await?
+                    .rows_affected();
                 Ok(Pruned {
                     sessions,
                     revocations,
+                    client_tokens,
                 })
+            }
+
+            async fn reserve_login(&self, attempt: &LoginAttempt<'_>) -> StoreResult<Reservation> {
+                let expired = attempt.now.saturating_sub(attempt.window_secs);
+                // The first statement writes, so SQLite takes its write lock
+                // (waiting for others) instead of failing a later upgrade.
+                let mut tx = self.pool.begin().await?;
+                let budgets = [
+                    (attempt.source, attempt.per_source),
+                    (sql::UNKNOWN_SOURCES, attempt.per_account),
+                ];
+                let mut counted = false;
+                for (source, limit) in budgets {
+                    let taken: Option<(i64, Option<i64>)> = sqlx::query_as(sql::RESERVE_LOGIN)
+                        .bind(attempt.account)
+                        .bind(source)
+                        .bind(attempt.now)
+                        .bind(expired)
+                        .bind(limit)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                    let Some((_, succeeded_at)) = taken else {
+                        let started: i64 = sqlx::query_scalar(
+                            "SELECT window_start FROM login_attempts WHERE account = $1 AND source = $2",
+                        )
+                        .bind(attempt.account)
+                        .bind(source)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                        tx.rollback().await?;
+                        return Ok(Reservation::Refused {
+                            retry_at: started.saturating_add(attempt.window_secs),
+                        });
+                    };
+                    if source == sql::UNKNOWN_SOURCES {
+                        counted = true;
+                    } else if succeeded_at.is_some_and(|at| at >= attempt.known_since) {
+                        break;
+                    }
+                }
+                tx.commit().await?;
+                Ok(Reservation::Granted { counted })
+            }
+
+            async fn settle_login(
+                &self,
+                account: &[u8],
+                source: &str,
+                counted: bool,
+                succeeded_at: Option<i64>,
+            ) -> StoreResult<()> {
+                let mut tx = self.pool.begin().await?;
+                match succeeded_at {
+                    Some(at) => sqlx::query(
+                        "INSERT INTO login_attempts
+                             (account, source, window_start, attempts, succeeded_at)
+                             VALUES ($2, $3, $1, 0, $1)
+                         ON CONFLICT (account, source) DO UPDATE SET
+                             attempts = 0, succeeded_at = excluded.succeeded_at",
+                    )
+                    .bind(at),
+                    None => sqlx::query(
+                        "UPDATE login_attempts SET attempts = attempts - 1
+                         WHERE account = $1 AND source = $2 AND attempts > 0",
+                    ),
+                }
+                .bind(account)
+                .bind(source)
+                .execute(&mut *tx)
+                .await?;
+                if counted {
+                    sqlx::query(
+                        "UPDATE login_attempts SET attempts = attempts - 1
+                         WHERE account = $1 AND source = $2 AND attempts > 0",
+                    )
+                    .bind(account)
+                    .bind(sql::UNKNOWN_SOURCES)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn prune_logins(&self, expired: i64, known_since: i64) -> StoreResult<u64> {
+                Ok(sqlx::query(
+                    "DELETE FROM login_attempts
+                     WHERE (window_start <= $1 OR attempts = 0)
+                       AND (succeeded_at IS NULL OR succeeded_at < $2)",
+                )
+                .bind(expired)
+                .bind(known_since)
+                .execute(&self.pool)
+                .await?
+                .rows_affected())
             }
         }
     };

@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use signet_guard::verify::{Claims, KeySet, NoCustomClaims, TokenError, Validator};
 
+use crate::clock::SharedClock;
 use crate::keys::KeyRing;
 use crate::tokens::csrf::CsrfTokens;
 
@@ -63,14 +64,16 @@ pub struct SignError(#[from] jsonwebtoken::errors::Error);
 pub struct AccessTokens {
     issuer: String,
     ttl: Duration,
+    clock: SharedClock,
     csrf: Option<Arc<CsrfTokens>>,
 }
 
 impl AccessTokens {
-    pub fn new(issuer: String, ttl: Duration) -> Self {
+    pub fn new(issuer: String, ttl: Duration, clock: SharedClock) -> Self {
         Self {
             issuer,
             ttl,
+            clock,
             csrf: None,
         }
     }
@@ -81,17 +84,21 @@ impl AccessTokens {
         self
     }
 
+    /// `exp` of a token minted at `now`: the configured lifetime, cut at
+    /// `not_after`. Lets a caller record the `exp` before minting.
+    pub fn expiry(&self, now: i64, not_after: Option<i64>) -> i64 {
+        let ttl = i64::try_from(self.ttl.as_secs()).unwrap_or(i64::MAX);
+        now.saturating_add(ttl).min(not_after.unwrap_or(i64::MAX))
+    }
+
     /// Signs a token for `grant` with the ring's active key.
     pub fn mint(&self, keys: &KeyRing, grant: &Grant) -> Result<AccessToken, SignError> {
         let key = keys.active();
         let mut header = Header::new(key.alg);
         header.typ = Some(TOKEN_TYPE.to_owned());
         header.kid = Some(key.kid.clone());
-        let now = chrono::Utc::now().timestamp();
-        let ttl = i64::try_from(self.ttl.as_secs()).unwrap_or(i64::MAX);
-        let exp = now
-            .saturating_add(ttl)
-            .min(grant.not_after.unwrap_or(i64::MAX));
+        let now = self.clock.now();
+        let exp = self.expiry(now, grant.not_after);
         let jti = uuid::Uuid::new_v4().to_string();
         let claims = SignedClaims {
             iss: &self.issuer,

@@ -9,7 +9,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ring::hmac;
 
-use crate::keys::{KeyError, write_atomic};
+use crate::keys::{KeyError, read_private, write_atomic};
 use crate::secrets;
 
 /// File in `keys_dir` holding the MAC secret (shared by every instance).
@@ -23,18 +23,18 @@ pub struct RefreshTokens {
 }
 
 impl RefreshTokens {
-    /// Reads the secret from `dir`, creating it (mode 0600) on first start.
+    /// Reads the secret from `dir`, creating it (mode 0600) on first start;
+    /// refuses a secret file other users can read or write.
     pub fn load_or_init(dir: &Path) -> Result<Self, KeyError> {
         let path = dir.join(SECRET_FILE);
-        let secret = match std::fs::read(&path) {
-            Ok(bytes) => bytes,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+        let secret = match read_private(&path)? {
+            Some(bytes) => bytes,
+            None => {
                 let bytes = secrets::random::<32>()
                     .map_err(|_| KeyError::Generation("no randomness".into()))?;
                 write_atomic(&path, &bytes, 0o600)?;
                 bytes.to_vec()
             }
-            Err(source) => return Err(KeyError::Io { path, source }),
         };
         if secret.len() < 32 {
             return Err(KeyError::Malformed {

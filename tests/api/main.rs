@@ -3,6 +3,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod account_sessions;
 mod clients;
 mod feed;
 mod independent;
@@ -10,6 +11,7 @@ mod limits;
 mod login;
 mod openapi;
 mod restart;
+mod revoke;
 mod sessions;
 mod userinfo;
 mod users;

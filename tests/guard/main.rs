@@ -6,10 +6,15 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+#[path = "../common/process.rs"]
+mod process;
 
 mod attacks;
+mod clients;
 mod feed;
 mod jwks;
+mod key_changes;
+mod sessions;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -1,9 +1,14 @@
 //! Key lifecycle: pre-published rotation with zero refused tokens, the
 //! emergency path, hot reload across instances, corrupt files, and every
-//! algorithm end to end (guard and an independent JWT library).
+//! algorithm end to end (guard and an independent JWT library). Key files:
+//! the form OpenSSL reads, keys made by OpenSSL imported, and private files
+//! other users can read or write refused.
 
 #[path = "../common/mod.rs"]
 mod common;
+mod files;
+#[path = "../common/process.rs"]
+mod process;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -11,30 +16,30 @@ use std::time::{Duration, Instant};
 
 use common::{PASSWORD, TestServer, client, decode_parts};
 use serde_json::Value;
-use signet::config::SigningAlg;
+use signet::keys::SigningAlg;
 use signet::keys::{self, Rotation};
 use signet_guard::Guard;
 use signet_guard::verify::NoCustomClaims;
 
-async fn jwks_kids(server: &TestServer) -> BTreeSet<String> {
+pub(crate) async fn jwks_kids(server: &TestServer) -> BTreeSet<String> {
     let jwks = server.jwks().await;
     jwks.iter()
         .map(|k| k["kid"].as_str().unwrap().to_owned())
         .collect()
 }
 
-fn kid_of(token: &str) -> String {
+pub(crate) fn kid_of(token: &str) -> String {
     decode_parts(token).0["kid"].as_str().unwrap().to_owned()
 }
 
-async fn access_token(server: &TestServer) -> String {
+pub(crate) async fn access_token(server: &TestServer) -> String {
     let (status, body) = server.login("ada@example.com", PASSWORD).await;
     assert_eq!(status, 200, "{body}");
     body["access_token"].as_str().unwrap().to_owned()
 }
 
 /// Waits until `check` holds, up to `limit`.
-async fn eventually<F: AsyncFnMut() -> bool>(limit: Duration, mut check: F) -> bool {
+pub(crate) async fn eventually<F: AsyncFnMut() -> bool>(limit: Duration, mut check: F) -> bool {
     let start = Instant::now();
     while start.elapsed() < limit {
         if check().await {
@@ -192,11 +197,11 @@ async fn a_corrupt_key_file_at_runtime_is_skipped() {
         r#"{"alg":"EdDSA","created_at":0,"activates_at":0}"#,
     )
     .unwrap();
-    std::fs::write(
-        dir.join("broken.pem"),
+    files::write_with_mode(
+        &dir.join("broken.pem"),
         "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
-    )
-    .unwrap();
+        0o600,
+    );
     tokio::time::sleep(Duration::from_millis(2500)).await;
     assert_eq!(jwks_kids(&server).await, kids, "the running keys are kept");
     assert_eq!(
@@ -241,7 +246,7 @@ async fn scheduled_rotation_happens_once_across_instances() {
 }
 
 /// Verifies `token` with jwt-compact from the published JWK alone.
-fn independently_verified(jwk: &Value, token: &str) -> bool {
+pub(crate) fn independently_verified(jwk: &Value, token: &str) -> bool {
     use jwt_compact::jwk::JsonWebKey;
     use jwt_compact::{AlgorithmExt, UntrustedToken};
     let parsed: JsonWebKey<'_> = serde_json::from_value(jwk.clone()).unwrap();
