@@ -286,3 +286,105 @@ async fn logout_by_the_refresh_cookie_needs_the_csrf_token() {
         "the session lives"
     );
 }
+
+/// `POST /v1/browser/login` with a user agent and any email and password.
+async fn login_as(
+    server: &TestServer,
+    user_agent: &str,
+    email: &str,
+    password: &str,
+) -> reqwest::Response {
+    client()
+        .post(server.url("/v1/browser/login"))
+        .header("origin", &server.base)
+        .header("user-agent", user_agent)
+        .json(&serde_json::json!({ "email": email, "password": password }))
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn browser_logins_keep_the_token_endpoints_limits_and_failure_budget() {
+    let server = TestServer::start_with(|c| c.throttle.failures_per_address = 2).await;
+    server.sign_up("ada@example.com").await;
+    let long = format!("{}@example.com", "a".repeat(243));
+    assert_eq!(long.len(), 255);
+    let too_long = login_as(&server, "Firefox/1.0", &long, "whatever it is").await;
+    assert_eq!(too_long.status(), 400);
+    let (status, token_endpoint) = server.login(&long, "whatever it is").await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        too_long.json::<serde_json::Value>().await.unwrap(),
+        token_endpoint
+    );
+    assert_eq!(token_endpoint["error"], "invalid_request");
+    // Refused before the throttle: the budget is untouched, and two wrong
+    // passwords (one with a differently written email, the same account)
+    // spend it for the token endpoint too.
+    for email in ["ada@example.com", "ADA@EXAMPLE.COM"] {
+        let wrong = login_as(&server, "Firefox/1.0", email, "not the password at all").await;
+        assert_eq!(wrong.status(), 400, "{email}");
+    }
+    let (status, _) = server
+        .login("ada@example.com", crate::common::PASSWORD)
+        .await;
+    assert_eq!(status, 429, "one failure budget for both transports");
+    let refused = login_as(
+        &server,
+        "Firefox/1.0",
+        "ada@example.com",
+        crate::common::PASSWORD,
+    )
+    .await;
+    assert_eq!(refused.status(), 429);
+    assert!(refused.headers().contains_key("retry-after"));
+}
+
+#[tokio::test]
+async fn browser_sessions_record_the_client_like_token_sessions() {
+    let server = TestServer::start_with(|c| c.refresh_grace = Duration::ZERO).await;
+    server.sign_up("ada@example.com").await;
+    let listed = |browser: Browser| {
+        let server = &server;
+        async move {
+            let response = client()
+                .get(server.url("/v1/sessions"))
+                .header("cookie", browser.cookie_header("/v1/sessions"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 200);
+            response.json::<Vec<serde_json::Value>>().await.unwrap()
+        }
+    };
+    let login = login_as(
+        &server,
+        "Firefox/1.0",
+        "ada@example.com",
+        crate::common::PASSWORD,
+    )
+    .await;
+    assert_eq!(login.status(), 200);
+    let browser = browser_from(login).await;
+    let sessions = listed(browser.clone()).await;
+    assert_eq!(sessions.len(), 1);
+    assert_eq!(sessions[0]["sid"], browser.body["sid"]);
+    assert_eq!(sessions[0]["user_agent"], "Firefox/1.0");
+    assert!(sessions[0]["ip"].is_string(), "{sessions:?}");
+    let refreshed = client()
+        .post(server.url("/v1/browser/refresh"))
+        .header("cookie", browser.cookie_header("/v1/browser/refresh"))
+        .header("origin", &server.base)
+        .header("x-csrf-token", &browser.csrf)
+        .header("user-agent", "Firefox/2.0")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refreshed.status(), 200);
+    let sessions = listed(browser_from(refreshed).await).await;
+    assert_eq!(
+        sessions[0]["user_agent"], "Firefox/2.0",
+        "refresh records it"
+    );
+}
