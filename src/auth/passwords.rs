@@ -173,6 +173,29 @@ fn outdated(hash: &PasswordHash, params: &Params) -> bool {
         || used.p_cost() != params.p_cost()
 }
 
+/// A PHC string with a random salt and a random digest under `config`'s
+/// parameters. Verifying against it costs a full argon2 run, like a real
+/// hash, but making it costs nothing: start-up stays cheap whatever the
+/// parameters.
+fn dummy_phc(config: &Argon2Config) -> Result<String, HashError> {
+    use base64::Engine as _;
+    let mut random = [0u8; 48];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut random)
+        .map_err(|_| HashError::Failed)?;
+    let b64 = base64::engine::general_purpose::STANDARD_NO_PAD;
+    let (salt, digest) = random.split_at(16);
+    let phc = format!(
+        "$argon2id$v=19$m={},t={},p={}${}${}",
+        config.memory_kib,
+        config.iterations,
+        config.parallelism,
+        b64.encode(salt),
+        b64.encode(digest)
+    );
+    PasswordHash::new(&phc).map_err(|_| HashError::Failed)?;
+    Ok(phc)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -272,27 +295,4 @@ mod tests {
             hasher.peak_concurrency()
         );
     }
-}
-
-/// A PHC string with a random salt and a random digest under `config`'s
-/// parameters. Verifying against it costs a full argon2 run, like a real
-/// hash, but making it costs nothing: start-up stays cheap whatever the
-/// parameters.
-fn dummy_phc(config: &Argon2Config) -> Result<String, HashError> {
-    use base64::Engine as _;
-    let mut random = [0u8; 48];
-    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut random)
-        .map_err(|_| HashError::Failed)?;
-    let b64 = base64::engine::general_purpose::STANDARD_NO_PAD;
-    let (salt, digest) = random.split_at(16);
-    let phc = format!(
-        "$argon2id$v=19$m={},t={},p={}${}${}",
-        config.memory_kib,
-        config.iterations,
-        config.parallelism,
-        b64.encode(salt),
-        b64.encode(digest)
-    );
-    PasswordHash::new(&phc).map_err(|_| HashError::Failed)?;
-    Ok(phc)
 }
