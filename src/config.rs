@@ -8,12 +8,14 @@ use std::time::Duration;
 
 use figment::Figment;
 use figment::providers::{Env, Format, Toml};
+use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Deserializer};
 
 use crate::auth::throttle::ThrottleConfig;
 use crate::http::JWKS_MAX_AGE_SECS;
 use crate::keys::KeySettings;
 use crate::store::PoolSettings;
+use crate::tokens::claims_hook::{FailureMode, HookSettings};
 use crate::tokens::revocations::RevocationSettings;
 
 /// Algorithms Signet can generate keys for.
@@ -105,6 +107,11 @@ pub struct Config {
     /// leeway of validators.
     #[serde(deserialize_with = "duration")]
     pub revocation_margin: Duration,
+    /// The claims hook (CONTRACT §11); off without a URL.
+    pub claims_hook_url: Option<String>,
+    /// Its signing secret, raw or `whsec_<base64>`.
+    pub claims_hook_secret: Option<SecretString>,
+    pub claims_hook_failure: FailureMode,
 }
 
 impl Default for Config {
@@ -137,6 +144,9 @@ impl Default for Config {
             throttle: ThrottleConfig::default(),
             trust_forwarded_for: false,
             shutdown_timeout: Duration::from_secs(30),
+            claims_hook_url: None,
+            claims_hook_secret: None,
+            claims_hook_failure: FailureMode::Deny,
         }
     }
 }
@@ -253,7 +263,17 @@ impl Config {
             None,
         )
         .map_err(|e| ConfigError::Invalid(format!("argon2 parameters: {e}")))?;
+        self.claims_hook().map_err(ConfigError::Invalid)?;
         Ok(self)
+    }
+
+    /// Settings of the claims hook; `None` when there is none.
+    pub fn claims_hook(&self) -> Result<Option<HookSettings>, String> {
+        HookSettings::parse(
+            self.claims_hook_url.as_deref(),
+            self.claims_hook_secret.as_ref().map(|s| s.expose_secret()),
+            self.claims_hook_failure,
+        )
     }
 
     /// The `iss` claim and base of every published URL, without a trailing slash.

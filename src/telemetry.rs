@@ -80,3 +80,12 @@ pub fn hash_wait(waited: Duration) {
 pub fn store_error(kind: &'static str) {
     counter!("signet_store_errors_total", "kind" => kind).increment(1);
 }
+
+pub fn claims_hook_duration(elapsed: Duration) {
+    histogram!("signet_claims_hook_duration_seconds").record(elapsed.as_secs_f64());
+}
+
+/// `reason` is one of a fixed few (see `HookFailure::reason`).
+pub fn claims_hook_failed(reason: &'static str) {
+    counter!("signet_claims_hook_failures_total", "reason" => reason).increment(1);
+}

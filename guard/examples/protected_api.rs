@@ -5,8 +5,12 @@
 //! SIGNET_AUDIENCE=signet cargo run -p signet-guard --example protected_api
 //! ```
 //!
-//! - `GET /whoami`: 200 with the token's claims as JSON.
+//! - `GET /whoami`: 200 with the token's claims as JSON, including the
+//!   custom claim `roles` when the token carries it (typed custom claims).
 //! - `GET /admin`: the same, with scope `admin` required (403 otherwise).
+//! - `GET /recent`: the same, with an `auth_time` at most
+//!   `PROTECTED_MAX_AUTH_AGE` seconds old (default 300) required: 401
+//!   `insufficient_user_authentication` with `max_age` otherwise (RFC 9470).
 //! - `GET /healthz`: no auth; 200 once the guard has keys, else 503.
 
 use std::time::Duration;
@@ -14,7 +18,8 @@ use std::time::Duration;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
-use signet_guard::{Claims, Guard, GuardLayer, RequireScope};
+use serde::{Deserialize, Serialize};
+use signet_guard::{Claims, Guard, GuardLayer, RequireRecentAuth, RequireScope};
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
@@ -27,6 +32,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let listen = env_or("PROTECTED_LISTEN", "127.0.0.1:8081");
     let issuer = env_or("SIGNET_ISSUER", "http://127.0.0.1:8080");
     let audience = env_or("SIGNET_AUDIENCE", "signet");
+    let max_auth_age: u64 = env_or("PROTECTED_MAX_AUTH_AGE", "300")
+        .parse()
+        .map_err(|_| "PROTECTED_MAX_AUTH_AGE must be a number of seconds")?;
 
     // Lazy: the service starts even while Signet is down, answers 503 until
     // the keys are loaded, and keeps working from its cache if Signet stops.
@@ -39,7 +47,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             "/admin",
             get(whoami).route_layer(RequireScope::new("admin")),
         )
-        .layer(GuardLayer::new(guard.clone()));
+        .route(
+            "/recent",
+            get(whoami).route_layer(RequireRecentAuth::new(Duration::from_secs(max_auth_age))),
+        )
+        .layer(GuardLayer::new(guard.clone()).with_claims::<AppClaims>());
     let app = Router::new()
         .route("/healthz", get(move || healthz(guard.clone())))
         .merge(protected);
@@ -54,7 +66,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-async fn whoami(claims: Claims) -> Json<Claims> {
+/// This service's custom claims, set at Signet with
+/// `signet users set-claims EMAIL '{"roles":["editor"]}'` or by its claims hook.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+struct AppClaims {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    roles: Option<Vec<String>>,
+}
+
+async fn whoami(claims: Claims<AppClaims>) -> Json<Claims<AppClaims>> {
     Json(claims)
 }
 

@@ -26,7 +26,9 @@ pub mod testing;
 mod token_cache;
 pub mod verify;
 
-pub use self::axum::{AuthError, AuthRejection, GuardLayer, RequireScope};
+pub use self::axum::{
+    AuthError, AuthRejection, GuardLayer, RecentAuth, RequireRecentAuth, RequireScope,
+};
 pub use builder::{BuildError, GuardBuilder};
 pub use fetch::FetchError;
 pub use guard::{Guard, GuardError, GuardStatus};

@@ -7,6 +7,7 @@ mod extract;
 mod health;
 mod layers;
 mod oauth;
+mod recent;
 mod revocations;
 mod sessions;
 mod users;
@@ -43,6 +44,11 @@ fn routes() -> Vec<Route> {
         route(Method::POST, "/v1/users", post(users::register)),
         route(Method::GET, "/v1/userinfo", get(users::userinfo)),
         route(Method::POST, "/v1/logout", post(sessions::logout)),
+        route(
+            Method::POST,
+            "/v1/reauthenticate",
+            post(recent::reauthenticate),
+        ),
         Route {
             long_poll: true,
             ..route(Method::GET, "/v1/revocations", get(revocations::feed))

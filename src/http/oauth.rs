@@ -11,8 +11,10 @@ use super::client_auth;
 use super::extract::{ClientIp, OAuthBody};
 use crate::app::AppState;
 use crate::error::ApiError;
+use crate::store::ClaimsOwner;
 use crate::telemetry;
 use crate::tokens::access::Grant;
+use crate::tokens::claims::{GrantKind, Subject};
 use crate::tokens::sessions::TokenPair;
 use crate::tokens::{introspection, scope};
 
@@ -125,13 +127,24 @@ async fn client_credentials_grant(
     let client = client_auth::required(state, presented).await?;
     let granted = scope::grant(&client.scope, request.scope.as_deref())
         .map_err(|e| ApiError::oauth("invalid_scope", e.to_string()))?;
+    let custom = state
+        .claims
+        .for_token(&Subject {
+            owner: ClaimsOwner::Client(&client.id),
+            sub: &client.id,
+            client_id: &client.id,
+            sid: None,
+            grant: GrantKind::ClientCredentials,
+            scope: &granted,
+        })
+        .await?;
     let grant = Grant {
         sub: client.id.clone(),
         aud: client.audience,
         scope: granted.clone(),
         client_id: client.id,
-        sid: None,
-        not_after: None,
+        custom,
+        ..Grant::default()
     };
     let access = state.access_tokens.mint(&state.keys.current(), &grant)?;
     telemetry::token_issued("client_credentials");
@@ -203,7 +216,7 @@ pub async fn revoke(
     Ok(no_store(StatusCode::OK))
 }
 
-fn token_response(pair: TokenPair) -> Response {
+pub(super) fn token_response(pair: TokenPair) -> Response {
     no_store(Json(TokenResponse {
         access_token: pair.access.token,
         token_type: "Bearer",

@@ -62,6 +62,8 @@ pub struct NewSession {
     pub expires_at: i64,
     /// SHA-256 of the first refresh token (generation 0).
     pub first_token_hash: Vec<u8>,
+    /// When the user last proved a credential (`auth_time`).
+    pub auth_time: i64,
 }
 
 /// A session as stored.
@@ -80,6 +82,15 @@ pub struct Session {
     pub rotated_ms: i64,
     pub revoked_at: Option<i64>,
     pub revoked_reason: Option<String>,
+    /// When the user last proved a credential; refreshing keeps it.
+    pub auth_time: i64,
+}
+
+/// Whose custom claims (a JSON object, as text).
+#[derive(Debug, Clone, Copy)]
+pub enum ClaimsOwner<'a> {
+    User(&'a str),
+    Client(&'a str),
 }
 
 /// Which sessions to revoke.
@@ -261,6 +272,15 @@ pub trait Store: Send + Sync + 'static {
     async fn latest_revocation(&self) -> StoreResult<i64>;
     /// Deletes sessions that ended before `ended` and entries that expired before `horizon`.
     async fn prune(&self, ended: i64, horizon: i64) -> StoreResult<Pruned>;
+
+    /// Records a reauthentication of a live session; `false` when it is
+    /// revoked or unknown.
+    async fn set_session_auth_time(&self, sid: &str, auth_time: i64) -> StoreResult<bool>;
+    /// Replaces the custom claims of a user or client; `false` when there
+    /// is no such owner.
+    async fn set_claims(&self, owner: ClaimsOwner<'_>, claims: &str) -> StoreResult<bool>;
+    /// The custom claims of a user or client; `None` when there is no such owner.
+    async fn claims(&self, owner: ClaimsOwner<'_>) -> StoreResult<Option<String>>;
 }
 
 /// Opens the store named by a `sqlite://` or `postgres://` URL and migrates it.

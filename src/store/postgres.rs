@@ -8,8 +8,8 @@ use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 use super::{
-    Client, NewSession, NewUser, Pruned, Revocation, RevocationRow, Session, SessionTarget,
-    StoreResult, User, sql,
+    ClaimsOwner, Client, NewSession, NewUser, Pruned, Revocation, RevocationRow, Session,
+    SessionTarget, StoreResult, User, sql,
 };
 
 /// Serialises transactions that add revocations, so feed positions (an

@@ -10,7 +10,7 @@ const USER_COLUMNS: &str =
 const CLIENT_COLUMNS: &str =
     "SELECT id, name, secret_hash, scope, audience, created_at FROM clients";
 const SESSION_COLUMNS: &str = "s.id, s.user_id, s.client_id, s.scope, s.nonce, s.created_at, \
-     s.expires_at, s.generation, s.rotated_ms, s.revoked_at, s.revoked_reason";
+     s.expires_at, s.generation, s.rotated_ms, s.revoked_at, s.revoked_reason, s.auth_time";
 
 pub(super) fn users_where(condition: &str) -> String {
     format!("{USER_COLUMNS} WHERE {condition}")
@@ -37,6 +37,14 @@ pub(super) fn revoke_sessions(column: &str) -> String {
         "UPDATE sessions SET revoked_at = $1, revoked_reason = $2
          WHERE {column} = $3 AND revoked_at IS NULL RETURNING id"
     )
+}
+
+/// The table holding `owner`'s custom claims, and its id.
+pub(super) fn claims_table(owner: super::ClaimsOwner<'_>) -> (&'static str, &str) {
+    match owner {
+        super::ClaimsOwner::User(id) => ("users", id),
+        super::ClaimsOwner::Client(id) => ("clients", id),
+    }
 }
 
 pub(super) const INSERT_REVOCATION: &str = "INSERT INTO revocations (kind, value, exp)
@@ -150,8 +158,8 @@ macro_rules! impl_store {
             async fn create_session(&self, session: NewSession) -> StoreResult<()> {
                 let mut tx = self.pool.begin().await?;
                 sqlx::query(
-                    "INSERT INTO sessions (id, user_id, client_id, scope, nonce, created_at, expires_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    "INSERT INTO sessions (id, user_id, client_id, scope, nonce, created_at, expires_at, auth_time)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
                 )
                 .bind(&session.id)
                 .bind(&session.user_id)
@@ -160,6 +168,7 @@ macro_rules! impl_store {
                 .bind(&session.nonce)
                 .bind(session.created_at)
                 .bind(session.expires_at)
+                .bind(session.auth_time)
                 .execute(&mut *tx)
                 .await?;
                 sqlx::query(
@@ -341,6 +350,37 @@ macro_rules! impl_store {
                     sessions,
                     revocations,
                 })
+            }
+
+            async fn set_session_auth_time(&self, sid: &str, auth_time: i64) -> StoreResult<bool> {
+                let result = sqlx::query(
+                    "UPDATE sessions SET auth_time = $1 WHERE id = $2 AND revoked_at IS NULL",
+                )
+                .bind(auth_time)
+                .bind(sid)
+                .execute(&self.pool)
+                .await?;
+                Ok(result.rows_affected() == 1)
+            }
+
+            async fn set_claims(&self, owner: ClaimsOwner<'_>, claims: &str) -> StoreResult<bool> {
+                let (table, id) = sql::claims_table(owner);
+                let sql = format!("UPDATE {table} SET claims = $1 WHERE id = $2");
+                let result = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(claims)
+                    .bind(id)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(result.rows_affected() == 1)
+            }
+
+            async fn claims(&self, owner: ClaimsOwner<'_>) -> StoreResult<Option<String>> {
+                let (table, id) = sql::claims_table(owner);
+                let sql = format!("SELECT claims FROM {table} WHERE id = $1");
+                Ok(sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await?)
             }
         }
     };

@@ -7,8 +7,8 @@ use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 use super::{
-    Client, NewSession, NewUser, PoolSettings, Pruned, Revocation, RevocationRow, Session,
-    SessionTarget, StoreError, StoreResult, User, sql,
+    ClaimsOwner, Client, NewSession, NewUser, PoolSettings, Pruned, Revocation, RevocationRow,
+    Session, SessionTarget, StoreError, StoreResult, User, sql,
 };
 
 /// SQLite serialises writers already: feed positions commit in order.

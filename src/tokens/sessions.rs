@@ -5,8 +5,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::keys::KeyRing;
-use crate::store::{NewSession, Session, SessionTarget, Store, StoreError, User};
+use serde_json::{Map, Value};
+
+use crate::store::{ClaimsOwner, NewSession, Session, SessionTarget, Store, StoreError, User};
 use crate::tokens::access::{AccessToken, AccessTokens, Grant, SignError};
+use crate::tokens::claims::{ClaimsError, CustomClaims, GrantKind, Subject};
+use crate::tokens::recent::AMR_PASSWORD;
 use crate::tokens::refresh::{self, MAX_TOKEN_LEN, RefreshTokens};
 use crate::tokens::revocations::Revocations;
 use crate::tokens::scope;
@@ -38,6 +42,8 @@ pub enum SessionError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Sign(#[from] SignError),
+    #[error(transparent)]
+    Claims(#[from] ClaimsError),
     #[error("no randomness available")]
     Random,
 }
@@ -59,6 +65,7 @@ pub struct Sessions {
     audience: String,
     refresh_ttl: Duration,
     grace: Duration,
+    claims: Arc<CustomClaims>,
 }
 
 /// Settings of [`Sessions`].
@@ -75,6 +82,7 @@ impl Sessions {
         access: Arc<AccessTokens>,
         refresh: RefreshTokens,
         settings: SessionSettings,
+        claims: Arc<CustomClaims>,
     ) -> Self {
         Self {
             store,
@@ -84,6 +92,7 @@ impl Sessions {
             audience: settings.audience,
             refresh_ttl: settings.refresh_ttl,
             grace: settings.grace,
+            claims,
         }
     }
 
@@ -108,9 +117,13 @@ impl Sessions {
             rotated_ms: 0,
             revoked_at: None,
             revoked_reason: None,
+            auth_time: now,
         };
+        let custom = self
+            .custom_claims(&session, &session.scope, GrantKind::Password)
+            .await?;
         let refresh_token = self.refresh.derive(&session.id, &session.nonce, 0);
-        let pair = self.pair(keys, &session, refresh_token, None)?;
+        let pair = self.pair(keys, &session, refresh_token, None, custom)?;
         self.store
             .create_session(NewSession {
                 id: session.id,
@@ -121,6 +134,7 @@ impl Sessions {
                 nonce: session.nonce,
                 created_at: session.created_at,
                 expires_at: session.expires_at,
+                auth_time: session.auth_time,
             })
             .await?;
         Ok(pair)
@@ -156,6 +170,10 @@ impl Sessions {
         for _ in 0..2 {
             if generation == session.generation {
                 let narrowed = narrowed.clone().map_err(|_| SessionError::ScopeExceeded)?;
+                let scope = narrowed.as_deref().unwrap_or(&session.scope);
+                let custom = self
+                    .custom_claims(&session, scope, GrantKind::RefreshToken)
+                    .await?;
                 let now_ms = chrono::Utc::now().timestamp_millis();
                 let hash = refresh::hash(&successor);
                 if self
@@ -163,7 +181,7 @@ impl Sessions {
                     .advance_session(&session.id, generation, &hash, now_ms)
                     .await?
                 {
-                    return self.pair(keys, &session, successor, narrowed);
+                    return self.pair(keys, &session, successor, narrowed, custom);
                 }
                 // Lost a race (or a revocation landed): decide on fresh state.
                 session = self
@@ -176,7 +194,11 @@ impl Sessions {
             }
             if generation + 1 == session.generation && self.within_grace(&session) {
                 let narrowed = narrowed.map_err(|_| SessionError::ScopeExceeded)?;
-                return self.pair(keys, &session, successor, narrowed);
+                let scope = narrowed.as_deref().unwrap_or(&session.scope);
+                let custom = self
+                    .custom_claims(&session, scope, GrantKind::RefreshToken)
+                    .await?;
+                return self.pair(keys, &session, successor, narrowed, custom);
             }
             break;
         }
@@ -241,6 +263,65 @@ impl Sessions {
         (0..=grace).contains(&elapsed)
     }
 
+    /// Re-issues the pair of `user_id`'s live session `sid` after the user
+    /// proved their password again: `auth_time` becomes now and the live
+    /// refresh token is rotated (the previous one gets the usual grace).
+    pub async fn reauthenticate(
+        &self,
+        keys: &KeyRing,
+        sid: &str,
+        user_id: &str,
+    ) -> Result<TokenPair, SessionError> {
+        for _ in 0..2 {
+            let mut session = self
+                .store
+                .session(sid)
+                .await?
+                .filter(|s| s.user_id == user_id)
+                .ok_or(SessionError::Revoked)?;
+            self.check_usable(&session).await?;
+            let custom = self
+                .custom_claims(&session, &session.scope, GrantKind::Reauthenticate)
+                .await?;
+            let now_ms = chrono::Utc::now().timestamp_millis();
+            if !self.store.set_session_auth_time(sid, now_ms / 1000).await? {
+                return Err(SessionError::Revoked);
+            }
+            session.auth_time = now_ms / 1000;
+            let generation = session.generation;
+            let successor = self
+                .refresh
+                .derive(&session.id, &session.nonce, generation + 1);
+            if self
+                .store
+                .advance_session(sid, generation, &refresh::hash(&successor), now_ms)
+                .await?
+            {
+                return self.pair(keys, &session, successor, None, custom);
+            }
+            // A refresh rotated the session meanwhile: once more on fresh state.
+        }
+        Err(SessionError::Revoked)
+    }
+
+    /// The custom claims of the session's user for a token of `scope`.
+    async fn custom_claims(
+        &self,
+        session: &Session,
+        scope: &str,
+        grant: GrantKind,
+    ) -> Result<Map<String, Value>, SessionError> {
+        let subject = Subject {
+            owner: ClaimsOwner::User(&session.user_id),
+            sub: &session.user_id,
+            client_id: &session.client_id,
+            sid: Some(&session.id),
+            grant,
+            scope,
+        };
+        Ok(self.claims.for_token(&subject).await?)
+    }
+
     /// Access token (of `scope`, or the session's) plus `refresh_token`.
     fn pair(
         &self,
@@ -248,6 +329,7 @@ impl Sessions {
         session: &Session,
         refresh_token: String,
         scope: Option<String>,
+        custom: Map<String, Value>,
     ) -> Result<TokenPair, SessionError> {
         let scope = scope.unwrap_or_else(|| session.scope.clone());
         let grant = Grant {
@@ -257,6 +339,9 @@ impl Sessions {
             client_id: session.client_id.clone(),
             sid: Some(session.id.clone()),
             not_after: Some(session.expires_at),
+            auth_time: Some(session.auth_time),
+            amr: AMR_PASSWORD,
+            custom,
         };
         let access = self.access.mint(keys, &grant)?;
         Ok(TokenPair {

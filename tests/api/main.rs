@@ -9,6 +9,7 @@ mod independent;
 mod limits;
 mod login;
 mod openapi;
+mod recent;
 mod restart;
 mod sessions;
 mod userinfo;

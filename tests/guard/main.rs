@@ -10,6 +10,7 @@ mod common;
 mod attacks;
 mod feed;
 mod jwks;
+mod recent;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};

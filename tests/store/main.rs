@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use signet::store::{
-    Client, NewSession, NewUser, PoolSettings, RevocationKind, SessionTarget, Store, StoreError,
+    ClaimsOwner, Client, NewSession, NewUser, PoolSettings, RevocationKind, SessionTarget, Store,
+    StoreError,
 };
 
 const POOL: PoolSettings = PoolSettings {
@@ -87,6 +88,7 @@ store_tests!(
     only_one_advance_wins,
     revoking_sessions_lists_them,
     the_feed_is_ordered_and_pruned,
+    claims_and_auth_time,
 );
 
 fn new_user(email: &str) -> NewUser {
@@ -160,6 +162,7 @@ async fn session_for(store: &Arc<dyn Store>, email: &str, token: &[u8]) -> (Stri
             created_at: 100,
             expires_at: 4_000_000_000,
             first_token_hash: token.to_vec(),
+            auth_time: 100,
         })
         .await
         .unwrap();
@@ -233,6 +236,7 @@ async fn revoking_sessions_lists_them(store: Arc<dyn Store>) {
             created_at: 100,
             expires_at: 4_000_000_000,
             first_token_hash: b"r-2".to_vec(),
+            auth_time: 100,
         })
         .await
         .unwrap();
@@ -313,5 +317,39 @@ async fn the_feed_is_ordered_and_pruned(store: Arc<dyn Store>) {
     assert!(
         newest.last().unwrap().seq > all[2].seq,
         "positions are never reused"
+    );
+}
+
+async fn claims_and_auth_time(store: Arc<dyn Store>) {
+    let (user, sid) = session_for(&store, "ada@example.com", b"c-1").await;
+    assert_eq!(store.session(&sid).await.unwrap().unwrap().auth_time, 100);
+    assert!(store.set_session_auth_time(&sid, 500).await.unwrap());
+    assert_eq!(store.session(&sid).await.unwrap().unwrap().auth_time, 500);
+    assert!(!store.set_session_auth_time("nope", 600).await.unwrap());
+    store
+        .revoke_sessions(SessionTarget::One(&sid), "logout", 10, 20)
+        .await
+        .unwrap();
+    assert!(
+        !store.set_session_auth_time(&sid, 700).await.unwrap(),
+        "a revoked session cannot be reauthenticated"
+    );
+
+    let owner = ClaimsOwner::User(&user);
+    assert_eq!(store.claims(owner).await.unwrap().as_deref(), Some("{}"));
+    assert!(store.set_claims(owner, r#"{"roles":["a"]}"#).await.unwrap());
+    assert_eq!(
+        store.claims(owner).await.unwrap().as_deref(),
+        Some(r#"{"roles":["a"]}"#)
+    );
+    assert!(
+        !store
+            .set_claims(ClaimsOwner::Client(&user), "{}")
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.claims(ClaimsOwner::Client("nobody")).await.unwrap(),
+        None
     );
 }
