@@ -381,6 +381,35 @@ mod tests {
     }
 
     #[test]
+    fn a_claims_hook_needs_https_and_a_secret() {
+        let hook = |url: &str, secret: Option<&str>| {
+            let mut figment = Figment::new().merge(("claims_hook_url", url));
+            if let Some(secret) = secret {
+                figment = figment.merge(("claims_hook_secret", secret));
+            }
+            Config::from_figment(figment.merge(("claims_hook_failure", "omit")))
+        };
+        let secret = Some("0123456789abcdef");
+        let error = hook("http://hooks.example/", secret)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("SIGNET_CLAIMS_HOOK_URL"), "{error}");
+        let error = hook("https://hooks.example/", None)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("SIGNET_CLAIMS_HOOK_SECRET"), "{error}");
+        let config = hook("https://hooks.example/", secret).unwrap();
+        assert_eq!(config.claims_hook_failure, FailureMode::Omit);
+        assert!(config.claims_hook().unwrap().is_some());
+        assert!(
+            !format!("{config:?}").contains("0123456789abcdef"),
+            "secret redacted"
+        );
+        let bad_mode = Figment::new().merge(("claims_hook_failure", "ignore"));
+        assert!(Config::from_figment(bad_mode).is_err());
+    }
+
+    #[test]
     fn bad_value_names_the_setting() {
         let figment = Figment::new().merge(("access_ttl", "fifteen"));
         let error = Config::from_figment(figment).unwrap_err().to_string();

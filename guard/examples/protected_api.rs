@@ -5,8 +5,9 @@
 //! SIGNET_AUDIENCE=signet cargo run -p signet-guard --example protected_api
 //! ```
 //!
-//! - `GET /whoami`: 200 with the token's claims as JSON, including the
-//!   custom claim `roles` when the token carries it (typed custom claims).
+//! - `GET /whoami`: 200 with the token's claims as JSON.
+//! - `GET /roles`: the token's `sub` and its custom claim `roles` (an array
+//!   of strings, `[]` when absent), read typed as `Claims<Roles>`.
 //! - `GET /admin`: the same, with scope `admin` required (403 otherwise).
 //! - `GET /recent`: the same, with an `auth_time` at most
 //!   `PROTECTED_MAX_AUTH_AGE` seconds old (default 300) required: 401
@@ -51,7 +52,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             "/recent",
             get(whoami).route_layer(RequireRecentAuth::new(Duration::from_secs(max_auth_age))),
         )
-        .layer(GuardLayer::new(guard.clone()).with_claims::<AppClaims>());
+        .route("/roles", get(roles))
+        .layer(GuardLayer::new(guard.clone()));
     let app = Router::new()
         .route("/healthz", get(move || healthz(guard.clone())))
         .merge(protected);
@@ -66,16 +68,30 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-/// This service's custom claims, set at Signet with
-/// `signet users set-claims EMAIL '{"roles":["editor"]}'` or by its claims hook.
-#[derive(Clone, Debug, Deserialize, Serialize)]
-struct AppClaims {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    roles: Option<Vec<String>>,
+async fn whoami(claims: Claims) -> Json<Claims> {
+    Json(claims)
 }
 
-async fn whoami(claims: Claims<AppClaims>) -> Json<Claims<AppClaims>> {
-    Json(claims)
+/// This service's custom claims, set at Signet with
+/// `signet users set-claims EMAIL '{"roles":["editor"]}'` or by its claims
+/// hook. A token whose `roles` is not an array of strings is refused (401).
+#[derive(Clone, Debug, Deserialize)]
+struct Roles {
+    #[serde(default)]
+    roles: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct RolesView {
+    sub: String,
+    roles: Vec<String>,
+}
+
+async fn roles(claims: Claims<Roles>) -> Json<RolesView> {
+    Json(RolesView {
+        sub: claims.sub,
+        roles: claims.custom.roles,
+    })
 }
 
 async fn healthz(guard: Guard) -> (StatusCode, &'static str) {

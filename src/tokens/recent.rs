@@ -14,6 +14,10 @@ use crate::tokens::sessions::{SessionError, Sessions, TokenPair};
 /// RFC 8176 `amr` of a password login.
 pub const AMR_PASSWORD: &[&str] = &["pwd"];
 
+/// How recent an authentication Signet's own sensitive operations accept
+/// in place of the current password (the guard example's default too).
+pub const SENSITIVE_MAX_AGE: Duration = Duration::from_secs(300);
+
 /// Whether an authentication at `auth_time` is at most `max_age` old at
 /// `now` (Unix seconds). For sensitive operations (password change, ending
 /// other sessions) that accept a recent login in place of the password:
