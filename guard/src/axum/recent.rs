@@ -129,3 +129,72 @@ where
         })
     }
 }
+
+#[cfg(all(test, feature = "test-helpers"))]
+mod tests {
+    use ::axum::Router;
+    use ::axum::body::Body;
+    use ::axum::http::{Request, StatusCode, header};
+    use ::axum::routing::get;
+    use tower::ServiceExt;
+
+    use super::*;
+    use crate::GuardLayer;
+    use crate::testing::{TestIssuer, TokenClaims};
+
+    async fn recent(RecentAuth(claims): RecentAuth<300>) -> String {
+        claims.sub
+    }
+
+    /// Status and challenge of `path` for `token`, with the layer form on
+    /// `/layer` and the extractor form on `/extractor` (both 300 s).
+    async fn call(issuer: &TestIssuer, path: &str, token: &str) -> (StatusCode, String) {
+        let app = Router::new()
+            .route(
+                "/layer",
+                get(|| async { "ok" })
+                    .route_layer(RequireRecentAuth::new(Duration::from_secs(300))),
+            )
+            .route("/extractor", get(recent))
+            .layer(GuardLayer::new(issuer.guard()));
+        let request = Request::get(path)
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .body(Body::empty())
+            .unwrap();
+        let response = app.oneshot(request).await.unwrap();
+        let challenge = response
+            .headers()
+            .get(header::WWW_AUTHENTICATE)
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        (response.status(), challenge)
+    }
+
+    #[tokio::test]
+    async fn old_or_missing_auth_time_gets_the_rfc9470_challenge() {
+        let issuer = TestIssuer::new();
+        let now = unix_now();
+        let fresh = issuer.mint(TokenClaims::new().claim("auth_time", now - 300));
+        let old = issuer.mint(TokenClaims::new().claim("auth_time", now - 301));
+        let none = issuer.mint(TokenClaims::new());
+        for path in ["/layer", "/extractor"] {
+            assert_eq!(
+                call(&issuer, path, &fresh).await.0,
+                StatusCode::OK,
+                "{path}"
+            );
+            for token in [&old, &none] {
+                let (status, challenge) = call(&issuer, path, token).await;
+                assert_eq!(status, StatusCode::UNAUTHORIZED, "{path}");
+                assert!(
+                    challenge.contains("error=\"insufficient_user_authentication\"")
+                        && challenge.ends_with(", max_age=300"),
+                    "{path}: {challenge}"
+                );
+            }
+            let (status, challenge) = call(&issuer, path, "not-a-token").await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED);
+            assert!(challenge.contains("invalid_token"), "{challenge}");
+        }
+    }
+}
