@@ -45,7 +45,9 @@ where
 /// `MAX_AGE` seconds ago.
 ///
 /// ```ignore
-/// async fn delete_account(RecentAuth(claims): RecentAuth<300>) -> StatusCode { … }
+/// async fn delete_account(RecentAuth(claims): RecentAuth<300>) -> String {
+///     format!("deleting {}", claims.sub)
+/// }
 /// ```
 #[derive(Clone, Debug)]
 pub struct RecentAuth<const MAX_AGE: u64, C = NoCustomClaims>(pub Claims<C>);
