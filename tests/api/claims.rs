@@ -364,3 +364,35 @@ async fn stored_claims_without_a_hook() {
         "replaced, not merged"
     );
 }
+
+#[tokio::test]
+async fn custom_claims_cannot_shadow_introspection_members() {
+    let server = TestServer::start().await;
+    let user = server.sign_up("ada@example.com").await;
+    let shadowing = r#"{"active":false,"token_type":"refresh_token","username":"root","ok":1}"#;
+    set_user_claims(&server, text(&user, "id"), shadowing).await;
+    let (_, tokens) = server.login("ada@example.com", PASSWORD).await;
+    let access = text(&tokens, "access_token");
+    assert_eq!(
+        claims_of(&tokens)["active"],
+        false,
+        "the token itself carries it"
+    );
+    let (id, secret) = server.add_client("").await;
+    let raw = client()
+        .post(server.url("/oauth2/introspect"))
+        .basic_auth(id, Some(secret))
+        .form(&[("token", access)])
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(raw.matches("\"active\"").count(), 1, "{raw}");
+    let answer: Value = serde_json::from_str(&raw).unwrap();
+    assert_eq!(answer["active"], true);
+    assert_eq!(answer["token_type"], "access_token");
+    assert!(answer.get("username").is_none());
+    assert_eq!(answer["ok"], 1);
+}
