@@ -7,6 +7,7 @@ mod extract;
 mod health;
 mod layers;
 mod oauth;
+mod recent;
 mod revocations;
 pub mod server;
 mod sessions;
@@ -55,6 +56,11 @@ fn routes() -> Vec<Route> {
             Method::POST,
             "/v1/password",
             post(sessions::change_password),
+        ),
+        route(
+            Method::POST,
+            "/v1/reauthenticate",
+            post(recent::reauthenticate),
         ),
         Route {
             long_poll: true,
