@@ -17,6 +17,8 @@ use crate::config::Config;
 use crate::keys::{KeyError, Keys};
 use crate::store::{self, Store, StoreError};
 use crate::tokens::access::AccessTokens;
+use crate::tokens::claims::CustomClaims;
+use crate::tokens::claims_hook::ClaimsHook;
 use crate::tokens::csrf::CsrfTokens;
 use crate::tokens::refresh::RefreshTokens;
 use crate::tokens::revocations::Revocations;
@@ -31,6 +33,8 @@ pub struct Services {
     pub clients: Clients,
     pub throttle: Throttle,
     pub access_tokens: Arc<AccessTokens>,
+    /// Custom claims of every token (stored and from the hook).
+    pub claims: Arc<CustomClaims>,
     /// Shared with `accounts`; kept here for its load figures.
     pub hasher: Arc<Hasher>,
     pub sessions: Sessions,
@@ -57,6 +61,8 @@ pub enum StartError {
     Config(#[from] crate::config::ConfigError),
     #[error("password hasher: {0}")]
     Hasher(#[from] HashError),
+    #[error("claims hook: {0}")]
+    ClaimsHook(String),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: std::net::SocketAddr,
@@ -96,6 +102,13 @@ impl Services {
             AccessTokens::new(issuer.clone(), config.access_ttl, clock.clone())
                 .with_csrf(csrf.clone()),
         );
+        let hook = config
+            .claims_hook()
+            .map_err(StartError::ClaimsHook)?
+            .map(ClaimsHook::new)
+            .transpose()
+            .map_err(|e| StartError::ClaimsHook(e.to_string()))?;
+        let claims = Arc::new(CustomClaims::new(store.clone(), hook));
         let sessions = Sessions::new(
             store.clone(),
             revocations.clone(),
@@ -108,12 +121,14 @@ impl Services {
                 idle: config.session_idle,
                 grace: config.refresh_grace,
             },
+            claims.clone(),
         );
         let services = Arc::new(Services {
             accounts: Accounts::new(store.clone(), hasher.clone(), revocations.clone()),
             clients: Clients::new(store.clone(), revocations.clone()),
             throttle: Throttle::new(config.throttle, store.clone()),
             access_tokens,
+            claims,
             hasher,
             validator: Validator::new(issuer.clone(), config.audience.clone()),
             issuer,

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use figment::Figment;
 use figment::providers::{Env, Format, Toml};
+use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Deserializer};
 
 use crate::auth::accounts::PasswordChangeRevokes;
@@ -18,6 +19,7 @@ use crate::http::server::ServerSettings;
 pub use crate::keys::SigningAlg;
 use crate::keys::{JWKS_MAX_AGE_SECS, KeySettings};
 use crate::store::PoolSettings;
+use crate::tokens::claims_hook::{FailureMode, HookSettings};
 use crate::tokens::revocations::{self, RevocationSettings};
 
 /// Log line format.
@@ -103,6 +105,11 @@ pub struct Config {
     /// `Domain` of the browser-session cookies, to share them with APIs on
     /// sibling hosts; `None` keeps them host-only (`__Host-`).
     pub cookie_domain: Option<String>,
+    /// The claims hook (CONTRACT §11); off without a URL.
+    pub claims_hook_url: Option<String>,
+    /// Its signing secret, raw or `whsec_<base64>`.
+    pub claims_hook_secret: Option<SecretString>,
+    pub claims_hook_failure: FailureMode,
 }
 
 impl Default for Config {
@@ -142,6 +149,9 @@ impl Default for Config {
             max_connections: 4096,
             cors_origins: Vec::new(),
             cookie_domain: None,
+            claims_hook_url: None,
+            claims_hook_secret: None,
+            claims_hook_failure: FailureMode::Deny,
         }
     }
 }
@@ -298,7 +308,17 @@ impl Config {
             None,
         )
         .map_err(|e| ConfigError::Invalid(format!("argon2 parameters: {e}")))?;
+        self.claims_hook().map_err(ConfigError::Invalid)?;
         Ok(self)
+    }
+
+    /// Settings of the claims hook; `None` when there is none.
+    pub fn claims_hook(&self) -> Result<Option<HookSettings>, String> {
+        HookSettings::parse(
+            self.claims_hook_url.as_deref(),
+            self.claims_hook_secret.as_ref().map(|s| s.expose_secret()),
+            self.claims_hook_failure,
+        )
     }
 
     /// The `iss` claim and base of every published URL, without a trailing slash.
@@ -473,6 +493,35 @@ mod tests {
         assert!(parse_duration("m").is_err());
         assert!(parse_duration("5w").is_err());
         assert!(parse_duration("99999999999999999999d").is_err());
+    }
+
+    #[test]
+    fn a_claims_hook_needs_https_and_a_secret() {
+        let hook = |url: &str, secret: Option<&str>| {
+            let mut figment = Figment::new().merge(("claims_hook_url", url));
+            if let Some(secret) = secret {
+                figment = figment.merge(("claims_hook_secret", secret));
+            }
+            Config::from_figment(figment.merge(("claims_hook_failure", "omit")))
+        };
+        let secret = Some("0123456789abcdef");
+        let error = hook("http://hooks.example/", secret)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("SIGNET_CLAIMS_HOOK_URL"), "{error}");
+        let error = hook("https://hooks.example/", None)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("SIGNET_CLAIMS_HOOK_SECRET"), "{error}");
+        let config = hook("https://hooks.example/", secret).unwrap();
+        assert_eq!(config.claims_hook_failure, FailureMode::Omit);
+        assert!(config.claims_hook().unwrap().is_some());
+        assert!(
+            !format!("{config:?}").contains("0123456789abcdef"),
+            "secret redacted"
+        );
+        let bad_mode = Figment::new().merge(("claims_hook_failure", "ignore"));
+        assert!(Config::from_figment(bad_mode).is_err());
     }
 
     #[test]

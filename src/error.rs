@@ -12,6 +12,7 @@ use crate::auth::accounts::{LoginError, PasswordChangeError, RegisterError};
 use crate::auth::passwords::HashError;
 use crate::store::StoreError;
 use crate::tokens::access::SignError;
+use crate::tokens::claims::ClaimsError;
 use crate::tokens::sessions::SessionError;
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -53,6 +54,7 @@ impl ApiError {
     pub fn oauth(error: &'static str, description: impl Into<String>) -> Self {
         let status = match error {
             "invalid_client" => StatusCode::UNAUTHORIZED,
+            "temporarily_unavailable" => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::BAD_REQUEST,
         };
         Self::OAuth {
@@ -240,6 +242,7 @@ impl From<SessionError> for ApiError {
             SessionError::ScopeExceeded => Self::oauth("invalid_scope", error.to_string()),
             SessionError::Store(e) => e.into(),
             SessionError::Sign(e) => e.into(),
+            SessionError::Claims(e) => e.into(),
             SessionError::Random => Self::internal(&error),
         }
     }
@@ -257,6 +260,19 @@ impl From<PasswordChangeError> for ApiError {
             PasswordChangeError::Throttled(throttled) => throttled.into(),
             PasswordChangeError::Hash(e) => e.into(),
             PasswordChangeError::Store(e) => e.into(),
+        }
+    }
+}
+
+/// At the token endpoint; `/v1/reauthenticate` maps its own.
+impl From<ClaimsError> for ApiError {
+    fn from(error: ClaimsError) -> Self {
+        match error {
+            ClaimsError::HookUnavailable(_) => Self::oauth(
+                "temporarily_unavailable",
+                "the claims hook did not answer usably; retry shortly",
+            ),
+            ClaimsError::Store(e) => e.into(),
         }
     }
 }

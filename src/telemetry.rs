@@ -89,6 +89,15 @@ pub fn store_error(kind: &'static str) {
     counter!("signet_store_errors_total", "kind" => kind).increment(1);
 }
 
+pub fn claims_hook_duration(elapsed: Duration) {
+    histogram!("signet_claims_hook_duration_seconds").record(elapsed.as_secs_f64());
+}
+
+/// `reason` is one of a fixed few (see `HookFailure::reason`).
+pub fn claims_hook_failed(reason: &'static str) {
+    counter!("signet_claims_hook_failures_total", "reason" => reason).increment(1);
+}
+
 /// The standard methods by name and every other one as `other`: a raw
 /// method is client-chosen text, and each distinct label value would be a
 /// new time series kept forever.

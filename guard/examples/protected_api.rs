@@ -6,7 +6,12 @@
 //! ```
 //!
 //! - `GET /whoami`: 200 with the token's claims as JSON.
+//! - `GET /roles`: the token's `sub` and its custom claim `roles` (an array
+//!   of strings, `[]` when absent), read typed as `Claims<Roles>`.
 //! - `GET /admin`: the same, with scope `admin` required (403 otherwise).
+//! - `GET /recent`: the same, with an `auth_time` at most
+//!   `PROTECTED_MAX_AUTH_AGE` seconds old (default 300) required: 401
+//!   `insufficient_user_authentication` with `max_age` otherwise (RFC 9470).
 //! - `GET /healthz`: no auth; 200 once the guard has keys, else 503.
 //! - With `PROTECTED_COOKIES=true`: Signet's access cookie is accepted too
 //!   (CSRF rule on unsafe methods), and `POST /notes` answers 201 to any
@@ -20,7 +25,8 @@ use std::time::Duration;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use signet_guard::{Claims, Guard, GuardLayer, RequireScope};
+use serde::{Deserialize, Serialize};
+use signet_guard::{Claims, Guard, GuardLayer, RequireRecentAuth, RequireScope};
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
@@ -33,6 +39,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let listen = env_or("PROTECTED_LISTEN", "127.0.0.1:8081");
     let issuer = env_or("SIGNET_ISSUER", "http://127.0.0.1:8080");
     let audience = env_or("SIGNET_AUDIENCE", "signet");
+    let max_auth_age: u64 = env_or("PROTECTED_MAX_AUTH_AGE", "300")
+        .parse()
+        .map_err(|_| "PROTECTED_MAX_AUTH_AGE must be a number of seconds")?;
 
     // Lazy: the service starts even while Signet is down, answers 503 until
     // the keys are loaded, and keeps working from its cache if Signet stops.
@@ -58,6 +67,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             "/admin",
             get(whoami).route_layer(RequireScope::new("admin")),
         )
+        .route(
+            "/recent",
+            get(whoami).route_layer(RequireRecentAuth::new(Duration::from_secs(max_auth_age))),
+        )
+        .route("/roles", get(roles))
         .layer(GuardLayer::new(guard.clone()));
     let app = Router::new()
         .route("/healthz", get(move || healthz(guard.clone())))
@@ -80,6 +94,28 @@ async fn whoami(claims: Claims) -> Json<Claims> {
 async fn note(claims: Claims) -> (StatusCode, Json<serde_json::Value>) {
     let body = serde_json::json!({ "created": true, "sub": claims.sub });
     (StatusCode::CREATED, Json(body))
+}
+
+/// This service's custom claims, set at Signet with
+/// `signet users set-claims EMAIL '{"roles":["editor"]}'` or by its claims
+/// hook. A token whose `roles` is not an array of strings is refused (401).
+#[derive(Clone, Debug, Deserialize)]
+struct Roles {
+    #[serde(default)]
+    roles: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct RolesView {
+    sub: String,
+    roles: Vec<String>,
+}
+
+async fn roles(claims: Claims<Roles>) -> Json<RolesView> {
+    Json(RolesView {
+        sub: claims.sub,
+        roles: claims.custom.roles,
+    })
 }
 
 async fn healthz(guard: Guard) -> (StatusCode, &'static str) {

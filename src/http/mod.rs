@@ -10,6 +10,7 @@ mod extract;
 mod health;
 mod layers;
 mod oauth;
+mod recent;
 mod revocations;
 pub mod server;
 mod sessions;
@@ -58,6 +59,11 @@ fn routes() -> Vec<Route> {
             Method::POST,
             "/v1/password",
             post(sessions::change_password),
+        ),
+        route(
+            Method::POST,
+            "/v1/reauthenticate",
+            post(recent::reauthenticate),
         ),
         route(Method::POST, "/v1/browser/login", post(browser::login)),
         route(Method::POST, "/v1/browser/refresh", post(browser::refresh)),

@@ -13,8 +13,10 @@ use super::sessions::client_seen;
 use crate::app::AppState;
 use crate::auth::login;
 use crate::error::ApiError;
+use crate::store::ClaimsOwner;
 use crate::telemetry;
 use crate::tokens::access::Grant;
+use crate::tokens::claims::{GrantKind, Subject};
 use crate::tokens::sessions::{ClientSeen, TokenPair};
 use crate::tokens::{introspection, scope};
 
@@ -122,13 +124,24 @@ async fn client_credentials_grant(
     state.throttle.client_token(&client.id)?;
     let granted = scope::grant(&client.scope, request.scope.as_deref())
         .map_err(|e| ApiError::oauth("invalid_scope", e.to_string()))?;
+    let custom = state
+        .claims
+        .for_token(&Subject {
+            owner: ClaimsOwner::Client(&client.id),
+            sub: &client.id,
+            client_id: &client.id,
+            sid: None,
+            grant: GrantKind::ClientCredentials,
+            scope: &granted,
+        })
+        .await?;
     let grant = Grant {
         sub: client.id.clone(),
         aud: client.audience,
         scope: granted.clone(),
         client_id: client.id,
-        sid: None,
-        not_after: None,
+        custom,
+        ..Grant::default()
     };
     let access = state.access_tokens.mint(&state.keys.current(), &grant)?;
     state
@@ -213,7 +226,7 @@ pub async fn revoke(
     Ok(no_store(StatusCode::OK))
 }
 
-fn token_response(pair: TokenPair) -> Response {
+pub(super) fn token_response(pair: TokenPair) -> Response {
     no_store(Json(TokenResponse {
         access_token: pair.access.token,
         token_type: "Bearer",

@@ -60,6 +60,10 @@ pub struct UserInfo {
     email: String,
     scope: String,
     sid: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    auth_time: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    amr: Option<Vec<String>>,
 }
 
 pub async fn userinfo(
@@ -77,5 +81,7 @@ pub async fn userinfo(
         email: user.email,
         scope: claims.scope,
         sid: claims.sid,
+        auth_time: claims.auth_time,
+        amr: claims.amr,
     }))
 }

@@ -70,6 +70,8 @@ pub struct NewSession {
     pub client: SessionClient,
     /// `exp` of the first access token.
     pub access_exp: i64,
+    /// When the user last proved a credential (`auth_time`).
+    pub auth_time: i64,
 }
 
 /// What a session shows of the client that last used it (trimmed and
@@ -104,6 +106,8 @@ pub struct Session {
     /// Latest `exp` of an access token issued for the session (`None`:
     /// not recorded, so [`Session::access_bound`] falls back to its end).
     pub access_exp: Option<i64>,
+    /// When the user last proved a credential; refreshing keeps it.
+    pub auth_time: i64,
 }
 
 impl Session {
@@ -114,6 +118,13 @@ impl Session {
             .unwrap_or(self.expires_at)
             .min(self.expires_at)
     }
+}
+
+/// Whose custom claims (a JSON object, as text).
+#[derive(Debug, Clone, Copy)]
+pub enum ClaimsOwner<'a> {
+    User(&'a str),
+    Client(&'a str),
 }
 
 /// Which sessions to revoke.
@@ -398,6 +409,14 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes counts whose window started at or before `expired` unless
     /// their source logged in at or after `known_since`.
     async fn prune_logins(&self, expired: i64, known_since: i64) -> StoreResult<u64>;
+    /// Records a reauthentication of a live session; `false` when it is
+    /// revoked or unknown.
+    async fn set_session_auth_time(&self, sid: &str, auth_time: i64) -> StoreResult<bool>;
+    /// Replaces the custom claims of a user or client; `false` when there
+    /// is no such owner.
+    async fn set_claims(&self, owner: ClaimsOwner<'_>, claims: &str) -> StoreResult<bool>;
+    /// The custom claims of a user or client; `None` when there is no such owner.
+    async fn claims(&self, owner: ClaimsOwner<'_>) -> StoreResult<Option<String>>;
 }
 
 /// Opens the store named by a `sqlite://` or `postgres://` URL and migrates it.

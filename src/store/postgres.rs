@@ -8,8 +8,8 @@ use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 use super::{
-    Client, LoginAttempt, NewSession, NewUser, Pruned, Reservation, Revocation, RevocationRow,
-    Session, SessionClient, SessionTarget, StoreResult, User, sql,
+    ClaimsOwner, Client, LoginAttempt, NewSession, NewUser, Pruned, Reservation, Revocation,
+    RevocationRow, Session, SessionClient, SessionTarget, StoreResult, User, sql,
 };
 
 /// Serialises transactions that add revocations, so feed positions (an

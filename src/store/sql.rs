@@ -12,7 +12,8 @@ const CLIENT_COLUMNS: &str =
     "SELECT id, name, secret_hash, scope, audience, created_at FROM clients";
 const SESSION_COLUMNS: &str = "s.id, s.user_id, s.client_id, s.scope, s.nonce, s.created_at, \
      s.expires_at, s.generation, s.rotated_ms, s.revoked_at, s.revoked_reason, \
-     s.last_used_at, s.user_agent, s.ip, s.credential_generation, s.access_exp";
+     s.last_used_at, s.user_agent, s.ip, s.credential_generation, s.access_exp, \
+     s.auth_time";
 
 pub(super) fn users_where(condition: &str) -> String {
     format!("{USER_COLUMNS} WHERE {condition}")
@@ -66,6 +67,14 @@ pub(super) fn revoke_sessions<'a>(
          RETURNING id, COALESCE(access_exp, expires_at)"
     );
     (sql, first, second)
+}
+
+/// The table holding `owner`'s custom claims, and its id.
+pub(super) fn claims_table(owner: super::ClaimsOwner<'_>) -> (&'static str, &str) {
+    match owner {
+        super::ClaimsOwner::User(id) => ("users", id),
+        super::ClaimsOwner::Client(id) => ("clients", id),
+    }
 }
 
 pub(super) const INSERT_REVOCATION: &str = "INSERT INTO revocations (kind, value, exp)
@@ -282,8 +291,8 @@ macro_rules! impl_store {
                 let created = sqlx::query(
                     "INSERT INTO sessions (id, user_id, client_id, scope, nonce, created_at,
                          expires_at, last_used_at, user_agent, ip, credential_generation,
-                         access_exp)
-                     SELECT $1, $2, $3, $4, $5, $6, $7, $6, $8, $9, $10, $11
+                         access_exp, auth_time)
+                     SELECT $1, $2, $3, $4, $5, $6, $7, $6, $8, $9, $10, $11, $12
                      WHERE EXISTS (SELECT 1 FROM users
                                    WHERE id = $2 AND credential_generation = $10)",
                 )
@@ -298,6 +307,7 @@ macro_rules! impl_store {
                 .bind(&session.client.ip)
                 .bind(session.credential_generation)
                 .bind(session.access_exp)
+                .bind(session.auth_time)
                 .execute(&mut *tx)
                 .await?;
                 if created.rows_affected() != 1 {
@@ -639,6 +649,38 @@ macro_rules! impl_store {
                 .execute(&self.pool)
                 .await?
                 .rows_affected())
+
+            }
+
+            async fn set_session_auth_time(&self, sid: &str, auth_time: i64) -> StoreResult<bool> {
+                let result = sqlx::query(
+                    "UPDATE sessions SET auth_time = $1 WHERE id = $2 AND revoked_at IS NULL",
+                )
+                .bind(auth_time)
+                .bind(sid)
+                .execute(&self.pool)
+                .await?;
+                Ok(result.rows_affected() == 1)
+            }
+
+            async fn set_claims(&self, owner: ClaimsOwner<'_>, claims: &str) -> StoreResult<bool> {
+                let (table, id) = sql::claims_table(owner);
+                let sql = format!("UPDATE {table} SET claims = $1 WHERE id = $2");
+                let result = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(claims)
+                    .bind(id)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(result.rows_affected() == 1)
+            }
+
+            async fn claims(&self, owner: ClaimsOwner<'_>) -> StoreResult<Option<String>> {
+                let (table, id) = sql::claims_table(owner);
+                let sql = format!("SELECT claims FROM {table} WHERE id = $1");
+                Ok(sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await?)
             }
         }
     };

@@ -7,8 +7,9 @@ use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 use super::{
-    Client, LoginAttempt, NewSession, NewUser, PoolSettings, Pruned, Reservation, Revocation,
-    RevocationRow, Session, SessionClient, SessionTarget, StoreError, StoreResult, User, sql,
+    ClaimsOwner, Client, LoginAttempt, NewSession, NewUser, PoolSettings, Pruned, Reservation,
+    Revocation, RevocationRow, Session, SessionClient, SessionTarget, StoreError, StoreResult,
+    User, sql,
 };
 
 /// SQLite serialises writers already: feed positions commit in order.

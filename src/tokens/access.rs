@@ -5,18 +5,21 @@ use std::time::Duration;
 
 use jsonwebtoken::Header;
 use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
 
-use signet_guard::verify::{Claims, KeySet, NoCustomClaims, TokenError, Validator};
+use signet_guard::verify::{Claims, KeySet, TokenError, Validator};
 
 use crate::clock::SharedClock;
 use crate::keys::KeyRing;
+use crate::tokens::claims;
 use crate::tokens::csrf::CsrfTokens;
 
 /// Media type of RFC 9068 tokens, in the `typ` header.
 pub const TOKEN_TYPE: &str = "at+jwt";
 
 /// Who and what a token is for.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Grant {
     pub sub: String,
     pub aud: String,
@@ -27,6 +30,12 @@ pub struct Grant {
     /// The token never outlives this (the end of its session), so no
     /// revocation is ever needed past a session's end.
     pub not_after: Option<i64>,
+    /// When the user last proved a credential; `None` for client credentials.
+    pub auth_time: Option<i64>,
+    /// RFC 8176 methods of that authentication; empty for client credentials.
+    pub amr: &'static [&'static str],
+    /// Custom claims; reserved names among them are never written.
+    pub custom: Map<String, Value>,
 }
 
 #[derive(Serialize)]
@@ -45,6 +54,29 @@ struct SignedClaims<'a> {
     /// Binds the session's CSRF token (browser sessions, CONTRACT §9).
     #[serde(skip_serializing_if = "Option::is_none")]
     signet_csrf: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    auth_time: Option<i64>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    amr: &'a [&'a str],
+    #[serde(flatten)]
+    custom: Custom<'a>,
+}
+
+/// Custom claims without any reserved name, whatever reached the grant:
+/// Signet's own claims cannot be duplicated or overridden.
+struct Custom<'a>(&'a Map<String, Value>);
+
+impl Serialize for Custom<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(None)?;
+        for (name, value) in self.0 {
+            if !claims::is_reserved(name) {
+                map.serialize_entry(name, value)?;
+            }
+        }
+        map.end()
+    }
 }
 
 /// A signed access token and its lifetime in seconds.
@@ -116,6 +148,9 @@ impl AccessTokens {
                 .as_deref()
                 .zip(self.csrf.as_deref())
                 .map(|(sid, csrf)| csrf.claim(sid)),
+            auth_time: grant.auth_time,
+            amr: grant.amr,
+            custom: Custom(&grant.custom),
         };
         let token = jsonwebtoken::encode(&header, &claims, key.encoding_key())?;
         Ok(AccessToken {
@@ -149,11 +184,11 @@ pub fn peek(token: &str) -> Option<(serde_json::Value, serde_json::Value)> {
 /// issues tokens for several audiences (users' and each client's), so the
 /// audience a token claims is the one it is checked against; whoever asks
 /// (a resource server introspecting) decides whether it is their own.
-pub fn verify_issued(
+pub fn verify_issued<C: DeserializeOwned>(
     issuer: &str,
     keys: &KeySet,
     token: &str,
-) -> Result<Claims<NoCustomClaims>, TokenError> {
+) -> Result<Claims<C>, TokenError> {
     let audience = peek(token)
         .and_then(|(_, claims)| claimed_audience(&claims))
         .ok_or(TokenError::Malformed)?;

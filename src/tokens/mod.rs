@@ -2,8 +2,11 @@
 //! and the sessions that tie them together.
 
 pub mod access;
+pub mod claims;
+pub mod claims_hook;
 pub mod csrf;
 pub mod introspection;
+pub mod recent;
 pub mod refresh;
 pub mod revocations;
 pub mod scope;

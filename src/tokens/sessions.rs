@@ -10,10 +10,15 @@ use std::time::Duration;
 
 use crate::clock::SharedClock;
 use crate::keys::KeyRing;
+use serde_json::{Map, Value};
+
 use crate::store::{
-    NewSession, Session, SessionClient, SessionTarget, Store, StoreError, StoreResult, User,
+    ClaimsOwner, NewSession, Session, SessionClient, SessionTarget, Store, StoreError, StoreResult,
+    User,
 };
 use crate::tokens::access::{AccessToken, AccessTokens, Grant, SignError};
+use crate::tokens::claims::{ClaimsError, CustomClaims, GrantKind, Subject};
+use crate::tokens::recent::AMR_PASSWORD;
 use crate::tokens::refresh::{self, MAX_TOKEN_LEN, RefreshTokens};
 use crate::tokens::revocations::{Reason, Revocations};
 use crate::tokens::scope;
@@ -49,6 +54,8 @@ pub enum SessionError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Sign(#[from] SignError),
+    #[error(transparent)]
+    Claims(#[from] ClaimsError),
     #[error("no randomness available")]
     Random,
 }
@@ -113,6 +120,7 @@ pub struct Sessions {
     refresh_ttl: Duration,
     idle: Duration,
     grace: Duration,
+    claims: Arc<CustomClaims>,
 }
 
 /// Settings of [`Sessions`].
@@ -151,6 +159,7 @@ impl Sessions {
         refresh: RefreshTokens,
         clock: SharedClock,
         settings: SessionSettings,
+        claims: Arc<CustomClaims>,
     ) -> Self {
         Self {
             store,
@@ -162,6 +171,7 @@ impl Sessions {
             refresh_ttl: settings.refresh_ttl,
             idle: settings.idle,
             grace: settings.grace,
+            claims,
         }
     }
 
@@ -192,9 +202,13 @@ impl Sessions {
             ip: client.ip.clone(),
             credential_generation: user.credential_generation,
             access_exp: None,
+            auth_time: now,
         };
+        let custom = self
+            .custom_claims(&session, &session.scope, GrantKind::Password)
+            .await?;
         let refresh_token = self.refresh.derive(&session.id, &session.nonce, 0);
-        let pair = self.pair(keys, &session, refresh_token, None)?;
+        let pair = self.pair(keys, &session, refresh_token, None, custom)?;
         let created = self
             .store
             .create_session(NewSession {
@@ -209,6 +223,7 @@ impl Sessions {
                 credential_generation: session.credential_generation,
                 client,
                 access_exp: pair.access.exp,
+                auth_time: session.auth_time,
             })
             .await?;
         if !created {
@@ -249,6 +264,10 @@ impl Sessions {
         for _ in 0..2 {
             if generation == session.generation {
                 let narrowed = narrowed.clone().map_err(|_| SessionError::ScopeExceeded)?;
+                let scope = narrowed.as_deref().unwrap_or(&session.scope);
+                let custom = self
+                    .custom_claims(&session, scope, GrantKind::RefreshToken)
+                    .await?;
                 let now_ms = self.clock.now_ms();
                 let hash = refresh::hash(&successor);
                 let exp = self.access.expiry(now_ms / 1000, Some(session.expires_at));
@@ -258,7 +277,7 @@ impl Sessions {
                     .await?
                 {
                     session.access_exp = session.access_exp.map(|recorded| recorded.max(exp));
-                    return self.pair(keys, &session, successor, narrowed);
+                    return self.pair(keys, &session, successor, narrowed, custom);
                 }
                 // Lost a race (or a revocation landed): decide on fresh state.
                 session = self
@@ -271,7 +290,11 @@ impl Sessions {
             }
             if generation + 1 == session.generation && self.within_grace(&session) {
                 let narrowed = narrowed.map_err(|_| SessionError::ScopeExceeded)?;
-                return self.pair(keys, &session, successor, narrowed);
+                let scope = narrowed.as_deref().unwrap_or(&session.scope);
+                let custom = self
+                    .custom_claims(&session, scope, GrantKind::RefreshToken)
+                    .await?;
+                return self.pair(keys, &session, successor, narrowed, custom);
             }
             break;
         }
@@ -401,6 +424,76 @@ impl Sessions {
         grace > 0 && (0..=grace).contains(&elapsed)
     }
 
+    /// Re-issues the pair of `user_id`'s live session `sid` after the user
+    /// proved their password again: `auth_time` becomes now and the live
+    /// refresh token is rotated (the previous one gets the usual grace).
+    pub async fn reauthenticate(
+        &self,
+        keys: &KeyRing,
+        sid: &str,
+        user_id: &str,
+        client: ClientSeen<'_>,
+    ) -> Result<TokenPair, SessionError> {
+        let client = client.recorded();
+        for _ in 0..2 {
+            let mut session = self
+                .store
+                .session(sid)
+                .await?
+                .filter(|s| s.user_id == user_id)
+                .ok_or(SessionError::Revoked)?;
+            self.check_usable(&session).await?;
+            let custom = self
+                .custom_claims(&session, &session.scope, GrantKind::Reauthenticate)
+                .await?;
+            let now_ms = self.clock.now_ms();
+            if !self.store.set_session_auth_time(sid, now_ms / 1000).await? {
+                return Err(SessionError::Revoked);
+            }
+            session.auth_time = now_ms / 1000;
+            let generation = session.generation;
+            let successor = self
+                .refresh
+                .derive(&session.id, &session.nonce, generation + 1);
+            let exp = self.access.expiry(now_ms / 1000, Some(session.expires_at));
+            if self
+                .store
+                .advance_session(
+                    sid,
+                    generation,
+                    &refresh::hash(&successor),
+                    now_ms,
+                    &client,
+                    exp,
+                )
+                .await?
+            {
+                session.access_exp = session.access_exp.map(|recorded| recorded.max(exp));
+                return self.pair(keys, &session, successor, None, custom);
+            }
+            // A refresh rotated the session meanwhile: once more on fresh state.
+        }
+        Err(SessionError::Revoked)
+    }
+
+    /// The custom claims of the session's user for a token of `scope`.
+    async fn custom_claims(
+        &self,
+        session: &Session,
+        scope: &str,
+        grant: GrantKind,
+    ) -> Result<Map<String, Value>, SessionError> {
+        let subject = Subject {
+            owner: ClaimsOwner::User(&session.user_id),
+            sub: &session.user_id,
+            client_id: &session.client_id,
+            sid: Some(&session.id),
+            grant,
+            scope,
+        };
+        Ok(self.claims.for_token(&subject).await?)
+    }
+
     /// Access token (of `scope`, or the session's) plus `refresh_token`.
     fn pair(
         &self,
@@ -408,6 +501,7 @@ impl Sessions {
         session: &Session,
         refresh_token: String,
         scope: Option<String>,
+        custom: Map<String, Value>,
     ) -> Result<TokenPair, SessionError> {
         let scope = scope.unwrap_or_else(|| session.scope.clone());
         let grant = Grant {
@@ -419,6 +513,9 @@ impl Sessions {
             // Within what the store recorded, so the session's revocation
             // entry outlives the token (a grace-window re-issue included).
             not_after: Some(session.access_bound()),
+            auth_time: Some(session.auth_time),
+            amr: AMR_PASSWORD,
+            custom,
         };
         let access = self.access.mint(keys, &grant)?;
         Ok(TokenPair {
@@ -512,6 +609,7 @@ mod tests {
                 idle: 7 * DAY,
                 grace,
             },
+            Arc::new(CustomClaims::new(store.clone(), None)),
         );
         Fixture {
             sessions,

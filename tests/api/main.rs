@@ -4,12 +4,14 @@
 mod common;
 
 mod account_sessions;
+mod claims;
 mod clients;
 mod feed;
 mod independent;
 mod limits;
 mod login;
 mod openapi;
+mod recent;
 mod restart;
 mod revoke;
 mod sessions;

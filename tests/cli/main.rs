@@ -5,6 +5,8 @@ mod common;
 #[path = "../common/process.rs"]
 mod process;
 
+mod claims;
+
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;

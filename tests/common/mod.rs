@@ -2,6 +2,8 @@
 //! in a temp dir, driven over HTTP.
 #![allow(dead_code)]
 
+pub mod grants;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 

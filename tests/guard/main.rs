@@ -14,6 +14,7 @@ mod clients;
 mod feed;
 mod jwks;
 mod key_changes;
+mod recent;
 mod sessions;
 
 use std::net::SocketAddr;

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use signet::store::{
-    Client, LoginAttempt, NewSession, NewUser, PoolSettings, Reservation, RevocationKind,
-    SessionClient, SessionTarget, Store, StoreError,
+    ClaimsOwner, Client, LoginAttempt, NewSession, NewUser, PoolSettings, Reservation,
+    RevocationKind, SessionClient, SessionTarget, Store, StoreError,
 };
 
 const POOL: PoolSettings = PoolSettings {
@@ -96,6 +96,7 @@ store_tests!(
     an_issuance_racing_a_removal_is_revoked_or_refused,
     login_budgets_hold_under_parallel_attempts,
     key_events_are_recorded_once_and_pruning_keeps_the_high_water_mark,
+    claims_and_auth_time,
 );
 
 fn new_user(email: &str) -> NewUser {
@@ -183,6 +184,7 @@ fn new_session(user_id: &str, token: &[u8]) -> NewSession {
         credential_generation: 0,
         client: SessionClient::default(),
         access_exp: 1_000,
+        auth_time: 100,
     }
 }
 
@@ -750,5 +752,39 @@ async fn key_events_are_recorded_once_and_pruning_keeps_the_high_water_mark(stor
         store.feed_high_water().await.unwrap(),
         newest,
         "pruning does not lower the high-water mark"
+    );
+}
+
+async fn claims_and_auth_time(store: Arc<dyn Store>) {
+    let (user, sid) = session_for(&store, "ada@example.com", b"c-1").await;
+    assert_eq!(store.session(&sid).await.unwrap().unwrap().auth_time, 100);
+    assert!(store.set_session_auth_time(&sid, 500).await.unwrap());
+    assert_eq!(store.session(&sid).await.unwrap().unwrap().auth_time, 500);
+    assert!(!store.set_session_auth_time("nope", 600).await.unwrap());
+    store
+        .revoke_sessions(SessionTarget::One(&sid), "logout", 10)
+        .await
+        .unwrap();
+    assert!(
+        !store.set_session_auth_time(&sid, 700).await.unwrap(),
+        "a revoked session cannot be reauthenticated"
+    );
+
+    let owner = ClaimsOwner::User(&user);
+    assert_eq!(store.claims(owner).await.unwrap().as_deref(), Some("{}"));
+    assert!(store.set_claims(owner, r#"{"roles":["a"]}"#).await.unwrap());
+    assert_eq!(
+        store.claims(owner).await.unwrap().as_deref(),
+        Some(r#"{"roles":["a"]}"#)
+    );
+    assert!(
+        !store
+            .set_claims(ClaimsOwner::Client(&user), "{}")
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.claims(ClaimsOwner::Client("nobody")).await.unwrap(),
+        None
     );
 }

@@ -30,8 +30,8 @@ pub const SHARED_CSRF_COOKIE: &str = "__Secure-signet_csrf";
 /// The request header that carries the CSRF token.
 pub const CSRF_HEADER: &str = "x-csrf-token";
 /// Access-token claim binding the session's CSRF token: base64url(SHA-256
-/// of the token). Not in Signet's reserved claim list (CONTRACT §11) under
-/// any other meaning; custom claims must not use it.
+/// of the token). In Signet's reserved claim list (CONTRACT §11): custom
+/// claims can never set it.
 pub const CSRF_CLAIM: &str = "signet_csrf";
 
 /// Longest cookie value looked at (access tokens are at most 8 KiB).

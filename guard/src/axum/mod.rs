@@ -8,6 +8,9 @@
 //!   bad token is still refused.
 //! - [`RequireScope`]: a layer refusing tokens without a scope (403
 //!   `insufficient_scope` naming it).
+//! - [`RequireRecentAuth`] (layer) and [`RecentAuth`] (extractor): step-up,
+//!   refusing an old `auth_time` (401 `insufficient_user_authentication`
+//!   with `max_age`, RFC 9470).
 //!
 //! - Cookie mode ([`GuardBuilder::cookies`](crate::GuardBuilder::cookies)):
 //!   all of the above also accept Signet's access cookie, with the CSRF rule
@@ -21,7 +24,9 @@ pub mod cookies;
 mod credentials;
 mod extract;
 mod layer;
+mod recent;
 mod rejection;
 
 pub use layer::{GuardLayer, GuardService, RequireScope, RequireScopeService};
+pub use recent::{RecentAuth, RequireRecentAuth, RequireRecentAuthService};
 pub use rejection::{AuthError, AuthRejection};

@@ -262,6 +262,8 @@ mod tests {
             scope: String::new(),
             client_id: "c".into(),
             sid: None,
+            auth_time: None,
+            amr: None,
             custom: NoCustomClaims {},
         };
         let now = 1_000_000;
