@@ -342,7 +342,7 @@ async fn browser_logins_keep_the_token_endpoints_limits_and_failure_budget() {
 }
 
 #[tokio::test]
-async fn browser_sessions_record_the_client_like_token_sessions() {
+async fn browser_sessions_are_token_sessions_with_client_auth_time_and_amr() {
     let server = TestServer::start_with(|c| c.refresh_grace = Duration::ZERO).await;
     server.sign_up("ada@example.com").await;
     let listed = |browser: Browser| {
@@ -367,6 +367,9 @@ async fn browser_sessions_record_the_client_like_token_sessions() {
     .await;
     assert_eq!(login.status(), 200);
     let browser = browser_from(login).await;
+    let (_, claims) = decode_parts(&browser.access);
+    assert!(claims["auth_time"].is_i64(), "{claims}");
+    assert_eq!(claims["amr"], serde_json::json!(["pwd"]));
     let sessions = listed(browser.clone()).await;
     assert_eq!(sessions.len(), 1);
     assert_eq!(sessions[0]["sid"], browser.body["sid"]);
