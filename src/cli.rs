@@ -567,7 +567,7 @@ fn print_report(verb: &str, report: &keys::RotationReport) {
     if let Some((old, removed)) = &report.replaced {
         if report.revoked {
             println!(
-                "revoked key {old}: removed from the JWKS now; every token it signed is refused from now on"
+                "revoked key {old}: removed from the JWKS now; its tokens are refused by Signet within a second and by guards following the feed within 2 s"
             );
         } else {
             println!(
