@@ -254,6 +254,11 @@ impl From<PasswordChangeError> for ApiError {
             PasswordChangeError::WrongPassword => {
                 Self::problem(StatusCode::FORBIDDEN, "Forbidden", error.to_string())
             }
+            PasswordChangeError::StaleAuthentication => Self::Bearer {
+                status: StatusCode::UNAUTHORIZED,
+                error: Some("insufficient_user_authentication"),
+                description: error.to_string(),
+            },
             PasswordChangeError::WeakPassword(_) => {
                 Self::problem(StatusCode::BAD_REQUEST, "Bad Request", error.to_string())
             }

@@ -10,6 +10,7 @@ use super::passwords::{HashError, Hasher, Verdict};
 use super::throttle::{AccountKey, AttemptError, Throttle, Throttled};
 use super::{email, policy};
 use crate::store::{NewUser, SessionTarget, Store, StoreError, User};
+use crate::tokens::recent::{SENSITIVE_MAX_AGE, is_recent};
 use crate::tokens::revocations::{Reason, Revocations};
 use crate::tokens::sessions::Sessions;
 
@@ -65,6 +66,10 @@ pub enum LoginError {
 pub enum PasswordChangeError {
     #[error("the current password is not correct")]
     WrongPassword,
+    /// No current password, and the login is not recent enough to stand in
+    /// for it.
+    #[error("send current_password, or reauthenticate first: the login is older than {} s", SENSITIVE_MAX_AGE.as_secs())]
+    StaleAuthentication,
     #[error(transparent)]
     WeakPassword(#[from] policy::PolicyError),
     #[error("too many attempts; retry later")]
@@ -80,8 +85,17 @@ pub struct PasswordChange<'a> {
     pub user_id: &'a str,
     pub sid: Option<&'a str>,
     pub ip: IpAddr,
-    pub current: SecretString,
+    pub proof: Proof,
     pub new: SecretString,
+}
+
+/// How the caller shows it holds the account.
+pub enum Proof {
+    /// The current password.
+    Password(SecretString),
+    /// The `auth_time` of the caller's token: a login or reauthentication
+    /// at most [`SENSITIVE_MAX_AGE`] before `now` stands in for the password.
+    RecentAuth { auth_time: Option<i64>, now: i64 },
 }
 
 /// Registers users and checks their passwords.
@@ -183,26 +197,15 @@ impl Accounts {
         else {
             return Err(PasswordChangeError::WrongPassword);
         };
-        let attempt = throttle
-            .login(change.ip, AccountKey::of(&user.email))
-            .await
-            .map_err(|error| match error {
-                AttemptError::Throttled(throttled) => PasswordChangeError::Throttled(throttled),
-                AttemptError::Store(error) => PasswordChangeError::Store(error),
-            })?;
-        let stored = Some(user.password_hash.clone());
-        match self.hasher.verify(change.current, stored).await {
-            // The reservation is kept: a wrong password counts as a failure.
-            Ok(Verdict::Mismatch) => {
-                drop(attempt);
-                crate::telemetry::login_failed();
-                tracing::info!(target: "signet::audit", event = "password_change", outcome = "failure", user = %user.id);
-                return Err(PasswordChangeError::WrongPassword);
+        match change.proof {
+            Proof::Password(current) => {
+                self.check_current(&user, current, change.ip, throttle)
+                    .await?
             }
-            Ok(Verdict::Match { .. }) => attempt.succeeded().await,
-            Err(error) => {
-                attempt.release().await;
-                return Err(error.into());
+            Proof::RecentAuth { auth_time, now } => {
+                if !auth_time.is_some_and(|at| is_recent(at, SENSITIVE_MAX_AGE, now)) {
+                    return Err(PasswordChangeError::StaleAuthentication);
+                }
             }
         }
         policy::check(change.new.expose_secret())?;
@@ -225,6 +228,39 @@ impl Accounts {
                 .await?;
         }
         tracing::info!(target: "signet::audit", event = "password_change", outcome = "success", user = %user.id, ?revokes);
+        Ok(())
+    }
+
+    /// The current password, throttled like a login.
+    async fn check_current(
+        &self,
+        user: &User,
+        current: SecretString,
+        ip: IpAddr,
+        throttle: &Throttle,
+    ) -> Result<(), PasswordChangeError> {
+        let attempt = throttle
+            .login(ip, AccountKey::of(&user.email))
+            .await
+            .map_err(|error| match error {
+                AttemptError::Throttled(throttled) => PasswordChangeError::Throttled(throttled),
+                AttemptError::Store(error) => PasswordChangeError::Store(error),
+            })?;
+        let stored = Some(user.password_hash.clone());
+        match self.hasher.verify(current, stored).await {
+            // The reservation is kept: a wrong password counts as a failure.
+            Ok(Verdict::Mismatch) => {
+                drop(attempt);
+                crate::telemetry::login_failed();
+                tracing::info!(target: "signet::audit", event = "password_change", outcome = "failure", user = %user.id);
+                return Err(PasswordChangeError::WrongPassword);
+            }
+            Ok(Verdict::Match { .. }) => attempt.succeeded().await,
+            Err(error) => {
+                attempt.release().await;
+                return Err(error.into());
+            }
+        }
         Ok(())
     }
 

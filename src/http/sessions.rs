@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::extract::{Bearer, ClientIp, JsonBody};
 use crate::app::AppState;
-use crate::auth::accounts::PasswordChange;
+use crate::auth::accounts::{PasswordChange, Proof};
 use crate::error::ApiError;
 use crate::store::{Session, SessionTarget};
 use crate::tokens::revocations::Reason;
@@ -164,7 +164,8 @@ pub async fn end_others(
 
 #[derive(Deserialize)]
 pub struct NewPassword {
-    current_password: SecretString,
+    /// May be left out right after a login or reauthentication.
+    current_password: Option<SecretString>,
     new_password: SecretString,
 }
 
@@ -180,7 +181,13 @@ pub async fn change_password(
         user_id: &claims.sub,
         sid: claims.sid.as_deref(),
         ip,
-        current: body.current_password,
+        proof: match body.current_password {
+            Some(password) => Proof::Password(password),
+            None => Proof::RecentAuth {
+                auth_time: claims.auth_time,
+                now: chrono::Utc::now().timestamp(),
+            },
+        },
         new: body.new_password,
     };
     state

@@ -291,3 +291,58 @@ async fn password_change_revokes_all_ends_the_current_session_too() {
     let (status, _) = server.login("ada@example.com", NEW_PASSWORD).await;
     assert_eq!(status, 200);
 }
+
+async fn change_password_without_current(server: &TestServer, access: &str) -> reqwest::Response {
+    client()
+        .post(server.url("/v1/password"))
+        .bearer_auth(access)
+        .json(&json!({ "new_password": NEW_PASSWORD }))
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The caller's own access token re-signed by the server's key with an
+/// `auth_time` ten minutes back: a login too old to stand in for the password.
+fn with_old_auth_time(server: &TestServer, tokens: &Value) -> String {
+    let (_, claims) = decode_parts(s(tokens, "access_token"));
+    let now = chrono::Utc::now().timestamp();
+    let grant = signet::tokens::access::Grant {
+        sub: s(&claims, "sub").to_owned(),
+        aud: s(&claims, "aud").to_owned(),
+        client_id: s(&claims, "client_id").to_owned(),
+        sid: Some(s(&claims, "sid").to_owned()),
+        auth_time: Some(now - 600),
+        amr: &["pwd"],
+        ..Default::default()
+    };
+    let keys = server.state.keys.current();
+    server
+        .state
+        .access_tokens
+        .mint(&keys, &grant)
+        .unwrap()
+        .token
+}
+
+#[tokio::test]
+async fn a_recent_login_stands_in_for_the_current_password_and_an_old_one_does_not() {
+    let server = TestServer::start().await;
+    let tokens = server.user_tokens("ada@example.com").await;
+
+    let stale = with_old_auth_time(&server, &tokens);
+    let refused = change_password_without_current(&server, &stale).await;
+    assert_eq!(refused.status(), 401);
+    let challenge = refused.headers()["www-authenticate"].to_str().unwrap();
+    assert!(
+        challenge.contains(r#"error="insufficient_user_authentication""#),
+        "{challenge}"
+    );
+    let (status, _) = server.login("ada@example.com", PASSWORD).await;
+    assert_eq!(status, 200, "nothing changed");
+
+    let fresh = change_password_without_current(&server, s(&tokens, "access_token")).await;
+    assert_eq!(fresh.status(), 204);
+    let (status, _) = server.login("ada@example.com", NEW_PASSWORD).await;
+    assert_eq!(status, 200);
+}
