@@ -12,8 +12,9 @@ use tokio_util::sync::CancellationToken;
 use crate::auth::accounts::Accounts;
 use crate::auth::clients::Clients;
 use crate::auth::passwords::{HashError, Hasher};
+use crate::auth::recovery::Recovery;
 use crate::auth::throttle::Throttle;
-use crate::config::Config;
+use crate::config::{Config, ConfigError};
 use crate::keys::{KeyError, Keys};
 use crate::store::{self, Store, StoreError};
 use crate::tokens::access::AccessTokens;
@@ -27,6 +28,7 @@ pub struct Services {
     pub issuer: String,
     pub store: Arc<dyn Store>,
     pub accounts: Accounts,
+    pub recovery: Recovery,
     pub clients: Clients,
     pub throttle: Throttle,
     pub access_tokens: Arc<AccessTokens>,
@@ -52,6 +54,10 @@ pub enum StartError {
     Keys(#[from] KeyError),
     #[error("password hasher: {0}")]
     Hasher(#[from] HashError),
+    #[error("{0}")]
+    Config(#[from] ConfigError),
+    #[error("webhook client: {0}")]
+    Webhooks(#[from] reqwest::Error),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: std::net::SocketAddr,
@@ -90,8 +96,13 @@ impl Services {
                 grace: config.refresh_grace,
             },
         );
+        let recovery = config.recovery_settings();
+        if let Some(webhooks) = config.webhook_settings()? {
+            crate::webhooks::Deliverer::new(store.clone(), webhooks)?.spawn(shutdown.clone());
+        }
         let services = Arc::new(Services {
-            accounts: Accounts::new(store.clone(), hasher.clone()),
+            accounts: Accounts::new(store.clone(), hasher.clone()).with_recovery(recovery),
+            recovery: Recovery::new(store.clone(), hasher.clone(), recovery),
             clients: Clients::new(store.clone()),
             throttle: Throttle::new(config.throttle),
             access_tokens,

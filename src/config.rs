@@ -11,11 +11,13 @@ use figment::providers::{Env, Format, Toml};
 use serde::{Deserialize, Deserializer};
 
 pub use crate::auth::passwords::Argon2Config;
+use crate::auth::recovery::RecoverySettings;
 use crate::auth::throttle::ThrottleConfig;
 pub use crate::keys::SigningAlg;
 use crate::keys::{JWKS_MAX_AGE_SECS, KeySettings};
 use crate::store::PoolSettings;
 use crate::tokens::revocations::RevocationSettings;
+use crate::webhooks::WebhookSettings;
 
 /// Log line format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -79,6 +81,24 @@ pub struct Config {
     /// leeway of validators.
     #[serde(deserialize_with = "duration")]
     pub revocation_margin: Duration,
+    /// Receiver of the webhook events; without one no events are written.
+    pub webhook_url: Option<String>,
+    /// Shared secret of the signatures (`whsec_<base64>` or raw).
+    pub webhook_secret: Option<secrecy::SecretString>,
+    /// Per delivery attempt.
+    #[serde(deserialize_with = "duration")]
+    pub webhook_timeout: Duration,
+    /// Longest wait between two delivery attempts of an event.
+    #[serde(deserialize_with = "duration")]
+    pub webhook_max_backoff: Duration,
+    /// Lifetime of a password-reset token.
+    #[serde(deserialize_with = "duration")]
+    pub reset_ttl: Duration,
+    /// Lifetime of an email-verification token.
+    #[serde(deserialize_with = "duration")]
+    pub verification_ttl: Duration,
+    /// Unverified accounts cannot log in (answered like a wrong password).
+    pub require_verified_email: bool,
 }
 
 impl Default for Config {
@@ -111,6 +131,13 @@ impl Default for Config {
             throttle: ThrottleConfig::default(),
             trust_forwarded_for: false,
             shutdown_timeout: Duration::from_secs(30),
+            webhook_url: None,
+            webhook_secret: None,
+            webhook_timeout: Duration::from_secs(10),
+            webhook_max_backoff: Duration::from_secs(3600),
+            reset_ttl: Duration::from_secs(30 * 60),
+            verification_ttl: Duration::from_secs(86_400),
+            require_verified_email: false,
         }
     }
 }
@@ -218,6 +245,16 @@ impl Config {
         if self.max_body_bytes == 0 {
             return invalid("SIGNET_MAX_BODY_BYTES / max_body_bytes must be positive");
         }
+        let webhooks = self.webhook_settings()?;
+        if self.require_verified_email && webhooks.is_none() {
+            return invalid(
+                "SIGNET_REQUIRE_VERIFIED_EMAIL / require_verified_email needs SIGNET_WEBHOOK_URL \
+                 (verification tokens reach users through the webhook)",
+            );
+        }
+        if self.reset_ttl.is_zero() || self.verification_ttl.is_zero() {
+            return invalid("SIGNET_RESET_TTL and SIGNET_VERIFICATION_TTL must be positive");
+        }
         tracing_subscriber::EnvFilter::try_new(&self.log)
             .map_err(|e| ConfigError::Invalid(format!("SIGNET_LOG / log: {e}")))?;
         argon2::Params::new(
@@ -268,6 +305,41 @@ impl Config {
             access_ttl: self.access_ttl,
             margin: self.revocation_margin,
             max_waiters: self.max_feed_waiters,
+        }
+    }
+
+    /// The webhook receiver, when one is configured.
+    pub fn webhook_settings(&self) -> Result<Option<WebhookSettings>, ConfigError> {
+        use secrecy::ExposeSecret;
+        let Some(url) = self.webhook_url.as_deref().filter(|u| !u.trim().is_empty()) else {
+            return Ok(None);
+        };
+        let Some(secret) = &self.webhook_secret else {
+            return Err(ConfigError::Invalid(
+                "SIGNET_WEBHOOK_SECRET / webhook_secret is required with webhook_url".into(),
+            ));
+        };
+        WebhookSettings::new(
+            url.trim(),
+            secret.expose_secret(),
+            self.webhook_timeout,
+            self.webhook_max_backoff,
+        )
+        .map(Some)
+        .map_err(|e| ConfigError::Invalid(format!("SIGNET_WEBHOOK_URL / webhook_*: {e}")))
+    }
+
+    /// Password reset and email verification.
+    pub fn recovery_settings(&self) -> RecoverySettings {
+        RecoverySettings {
+            webhooks: self
+                .webhook_url
+                .as_deref()
+                .is_some_and(|u| !u.trim().is_empty()),
+            reset_ttl: self.reset_ttl,
+            verification_ttl: self.verification_ttl,
+            require_verified_email: self.require_verified_email,
+            access_ttl: self.access_ttl,
         }
     }
 

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::passwords::{HashError, Hasher, Verdict};
+use super::recovery::{self, RecoverySettings};
 use super::{email, policy};
 use crate::store::{NewUser, SessionTarget, Store, StoreError, User};
 use crate::tokens::revocations::Revocations;
@@ -23,6 +24,8 @@ pub enum RegisterError {
     Hash(#[from] HashError),
     #[error(transparent)]
     Store(StoreError),
+    #[error("no randomness available")]
+    Random,
 }
 
 impl From<StoreError> for RegisterError {
@@ -50,11 +53,23 @@ pub enum LoginError {
 pub struct Accounts {
     store: Arc<dyn Store>,
     hasher: Arc<Hasher>,
+    recovery: RecoverySettings,
 }
 
 impl Accounts {
     pub fn new(store: Arc<dyn Store>, hasher: Arc<Hasher>) -> Self {
-        Self { store, hasher }
+        Self {
+            store,
+            hasher,
+            recovery: RecoverySettings::default(),
+        }
+    }
+
+    /// Sign-up events and verification tokens, and whether login needs a
+    /// verified email.
+    pub fn with_recovery(mut self, settings: RecoverySettings) -> Self {
+        self.recovery = settings;
+        self
     }
 
     /// Creates a user after checking email and password policy.
@@ -78,7 +93,13 @@ impl Accounts {
             scope,
             created_at: chrono::Utc::now().timestamp(),
         };
-        Ok(self.store.create_user(user).await?)
+        let (token, events) =
+            recovery::signup_records(&self.recovery, &user.id, &user.email, user.created_at)
+                .map_err(|_| RegisterError::Random)?;
+        Ok(self
+            .store
+            .create_user_with_events(user, token, events)
+            .await?)
     }
 
     /// Returns the user whose email and password match; every failure costs
@@ -95,7 +116,9 @@ impl Accounts {
         let stored = user.as_ref().map(|u| u.password_hash.clone());
         let verdict = self.hasher.verify(password.clone(), stored).await?;
         let (user, rehash) = match (user, verdict) {
-            (Some(user), Verdict::Match { rehash }) if !user.disabled => (user, rehash),
+            (Some(user), Verdict::Match { rehash }) if !user.disabled && self.may_log_in(&user) => {
+                (user, rehash)
+            }
             _ => return Err(LoginError::InvalidCredentials),
         };
         if rehash {
@@ -123,6 +146,12 @@ impl Accounts {
             .await?;
         tracing::info!(target: "signet::audit", event = "user_disabled", user = %user.id);
         Ok(Some(user))
+    }
+
+    /// With `require_verified_email`, an unverified account is refused like
+    /// a wrong password (after the same argon2 cost).
+    fn may_log_in(&self, user: &User) -> bool {
+        user.email_verified || !self.recovery.require_verified_email
     }
 
     pub async fn user(&self, id: &str) -> Result<Option<User>, StoreError> {

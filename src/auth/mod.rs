@@ -5,4 +5,5 @@ pub mod clients;
 pub mod email;
 pub mod passwords;
 pub mod policy;
+pub mod recovery;
 pub mod throttle;

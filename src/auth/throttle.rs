@@ -33,6 +33,10 @@ pub struct ThrottleConfig {
     pub signup_per_ip: u32,
     pub refresh_per_ip: u32,
     pub feed_per_ip: u32,
+    /// Password-reset requests and token redemptions (and email verifications).
+    pub reset_per_ip: u32,
+    /// Password-reset requests per email address, known or not.
+    pub reset_per_account: u32,
     /// Consecutive failures after which the account must wait: 1 s after
     /// this many, doubling with each further failure.
     pub failures_before_backoff: u32,
@@ -48,6 +52,8 @@ impl Default for ThrottleConfig {
             signup_per_ip: 10,
             refresh_per_ip: 300,
             feed_per_ip: 120,
+            reset_per_ip: 10,
+            reset_per_account: 2,
             failures_before_backoff: 5,
             max_backoff_secs: 900,
         }
@@ -71,6 +77,8 @@ pub struct Throttle {
     signup_ip: Limiter<IpAddr>,
     refresh_ip: Limiter<IpAddr>,
     feed_ip: Limiter<IpAddr>,
+    reset_ip: Limiter<IpAddr>,
+    reset_account: Limiter<String>,
     failures: Mutex<HashMap<String, Failures>>,
 }
 
@@ -107,6 +115,8 @@ impl Throttle {
             signup_ip: Limiter::per_minute(config.signup_per_ip),
             refresh_ip: Limiter::per_minute(config.refresh_per_ip),
             feed_ip: Limiter::per_minute(config.feed_per_ip),
+            reset_ip: Limiter::per_minute(config.reset_per_ip),
+            reset_account: Limiter::per_minute(config.reset_per_account),
             failures: Mutex::new(HashMap::new()),
         }
     }
@@ -130,6 +140,16 @@ impl Throttle {
 
     pub fn feed(&self, ip: IpAddr) -> Result<(), Throttled> {
         counted(self.feed_ip.check(&ip), "feed")
+    }
+
+    /// Before a reset request (`account` is the normalised email, known or
+    /// not) or a token redemption (`None`).
+    pub fn reset(&self, ip: IpAddr, account: Option<&str>) -> Result<(), Throttled> {
+        let verdict = self.reset_ip.check(&ip).and_then(|()| match account {
+            Some(account) => self.reset_account.check(&account.to_owned()),
+            None => Ok(()),
+        });
+        counted(verdict, "reset")
     }
 
     /// A failed login: past the allowance, each failure doubles the wait.
@@ -172,10 +192,12 @@ impl Throttle {
             &self.signup_ip,
             &self.refresh_ip,
             &self.feed_ip,
+            &self.reset_ip,
         ] {
             limiter.retain_recent();
         }
         self.login_account.retain_recent();
+        self.reset_account.retain_recent();
         let horizon = Duration::from_secs(self.config.max_backoff_secs.max(3600));
         if let Ok(mut failures) = self.failures.lock() {
             failures.retain(|_, f| f.last.elapsed() < horizon);

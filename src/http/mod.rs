@@ -7,6 +7,7 @@ mod extract;
 mod health;
 mod layers;
 mod oauth;
+mod recovery;
 mod revocations;
 mod sessions;
 mod users;
@@ -42,6 +43,17 @@ fn routes() -> Vec<Route> {
         route(Method::POST, "/v1/users", post(users::register)),
         route(Method::GET, "/v1/userinfo", get(users::userinfo)),
         route(Method::POST, "/v1/logout", post(sessions::logout)),
+        route(
+            Method::POST,
+            "/v1/password/reset-requests",
+            post(recovery::request_reset),
+        ),
+        route(Method::POST, "/v1/password/reset", post(recovery::reset)),
+        route(
+            Method::POST,
+            "/v1/email/verify",
+            post(recovery::verify_email),
+        ),
         Route {
             long_poll: true,
             ..route(Method::GET, "/v1/revocations", get(revocations::feed))

@@ -132,6 +132,7 @@ async fn client_credentials_grant(
         client_id: client.id,
         sid: None,
         not_after: None,
+        email_verified: None,
     };
     let access = state.access_tokens.mint(&state.keys.current(), &grant)?;
     telemetry::token_issued("client_credentials");

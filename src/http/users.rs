@@ -60,6 +60,7 @@ pub struct UserInfo {
     email: String,
     scope: String,
     sid: Option<String>,
+    email_verified: bool,
 }
 
 pub async fn userinfo(
@@ -77,5 +78,6 @@ pub async fn userinfo(
         email: user.email,
         scope: claims.scope,
         sid: claims.sid,
+        email_verified: user.email_verified,
     }))
 }

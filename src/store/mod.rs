@@ -24,6 +24,8 @@ pub struct User {
     pub scope: String,
     pub disabled: bool,
     pub created_at: i64,
+    /// Whether the user proved to own the email (a verification token).
+    pub email_verified: bool,
 }
 
 /// What is needed to register a user; the store assigns nothing itself.
@@ -146,6 +148,82 @@ pub struct Revocation {
     pub exp: i64,
 }
 
+/// What a single-use account token is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenPurpose {
+    PasswordReset,
+    EmailVerification,
+}
+
+impl TokenPurpose {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenPurpose::PasswordReset => "reset",
+            TokenPurpose::EmailVerification => "verify",
+        }
+    }
+}
+
+/// A single-use account token, stored only as its hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountToken {
+    /// SHA-256 of the token.
+    pub hash: Vec<u8>,
+    pub user_id: String,
+    pub purpose: TokenPurpose,
+    pub expires_at: i64,
+}
+
+/// An event to write to the webhook outbox, in the transaction of the
+/// change it reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewEvent {
+    /// The `webhook-id`, the same on every delivery attempt.
+    pub id: String,
+    /// Events of one user are delivered in order.
+    pub user_id: String,
+    pub event_type: String,
+    /// The JSON body, exactly as it is signed and sent.
+    pub payload: String,
+    pub created_at: i64,
+}
+
+/// An event in the outbox, claimed for delivery.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct OutboxEvent {
+    pub seq: i64,
+    pub id: String,
+    pub user_id: String,
+    pub event_type: String,
+    pub payload: String,
+    pub created_at: i64,
+    /// Failed attempts so far.
+    pub attempts: i64,
+}
+
+/// The outbox at a glance, for the metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OutboxStats {
+    pub depth: i64,
+    /// `created_at` of the oldest undelivered event.
+    pub oldest: Option<i64>,
+}
+
+/// Builds the events of a change from what the transaction found: the
+/// user and the sids it revoked.
+pub type EventsFor = dyn Fn(&str, &[String]) -> Vec<NewEvent> + Send + Sync;
+
+/// A password reset by a reset token, done in one transaction.
+#[derive(Debug, Clone, Copy)]
+pub struct PasswordReset<'a> {
+    pub token_hash: &'a [u8],
+    pub password_hash: &'a str,
+    pub now: i64,
+    /// `exp` of the revocation entries of the user's sessions.
+    pub revocation_exp: i64,
+    pub reason: &'a str,
+}
+
 /// Rows removed by one clean-up pass.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Pruned {
@@ -261,6 +339,48 @@ pub trait Store: Send + Sync + 'static {
     async fn latest_revocation(&self) -> StoreResult<i64>;
     /// Deletes sessions that ended before `ended` and entries that expired before `horizon`.
     async fn prune(&self, ended: i64, horizon: i64) -> StoreResult<Pruned>;
+
+    /// [`Store::create_user`] plus an account token and outbox events, in
+    /// one transaction.
+    async fn create_user_with_events(
+        &self,
+        user: NewUser,
+        token: Option<AccountToken>,
+        events: Vec<NewEvent>,
+    ) -> StoreResult<User>;
+    /// Stores a single-use token and the events that hand it out, together.
+    async fn issue_account_token(
+        &self,
+        token: AccountToken,
+        events: Vec<NewEvent>,
+    ) -> StoreResult<()>;
+    /// Consumes a live email-verification token and marks its user's email
+    /// verified; the user id, or `None` for an unknown, used or expired token.
+    async fn verify_email(&self, token_hash: &[u8], now: i64) -> StoreResult<Option<String>>;
+    /// Consumes a live reset token, sets the new password hash, revokes every
+    /// session of the user (listing each `sid`) and writes `events`, in one
+    /// transaction; the user id, or `None` for an unusable token.
+    async fn reset_password(
+        &self,
+        reset: PasswordReset<'_>,
+        events: &EventsFor,
+    ) -> StoreResult<Option<String>>;
+    /// Writes events on their own, for changes made outside the store.
+    async fn enqueue_events(&self, events: Vec<NewEvent>) -> StoreResult<()>;
+    /// Leases up to `limit` due events, each the oldest undelivered event of
+    /// its user, until `lease_until_ms`: no other instance sends them
+    /// meanwhile, and a crashed sender's lease simply runs out.
+    async fn claim_events(
+        &self,
+        now_ms: i64,
+        lease_until_ms: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<OutboxEvent>>;
+    /// Removes a delivered event.
+    async fn event_delivered(&self, seq: i64) -> StoreResult<()>;
+    /// Records a failed attempt and when to try again.
+    async fn event_failed(&self, seq: i64, retry_at_ms: i64, error: &str) -> StoreResult<()>;
+    async fn outbox_stats(&self) -> StoreResult<OutboxStats>;
 }
 
 /// Opens the store named by a `sqlite://` or `postgres://` URL and migrates it.

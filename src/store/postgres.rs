@@ -8,13 +8,18 @@ use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 use super::{
-    Client, NewSession, NewUser, Pruned, Revocation, RevocationRow, Session, SessionTarget,
-    StoreResult, User, sql,
+    AccountToken, Client, EventsFor, NewEvent, NewSession, NewUser, OutboxEvent, OutboxStats,
+    PasswordReset, Pruned, Revocation, RevocationRow, Session, SessionTarget, StoreResult,
+    TokenPurpose, User, sql,
 };
 
 /// Serialises transactions that add revocations, so feed positions (an
 /// identity column) become visible in order on every instance.
 const FEED_LOCK: Option<&str> = Some("SELECT pg_advisory_xact_lock(7170216110)");
+
+/// Instances claiming at once skip each other's rows instead of waiting
+/// for them, and never claim the same event.
+const CLAIM_LOCK: &str = " FOR UPDATE SKIP LOCKED";
 
 /// Connection pool limits, for either backend.
 #[derive(Debug, Clone, Copy)]

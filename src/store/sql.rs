@@ -6,7 +6,7 @@
 //! commit in order (a reader never skips an entry that commits late).
 
 const USER_COLUMNS: &str =
-    "SELECT id, email, password_hash, scope, disabled, created_at FROM users";
+    "SELECT id, email, password_hash, scope, disabled, created_at, email_verified FROM users";
 const CLIENT_COLUMNS: &str =
     "SELECT id, name, secret_hash, scope, audience, created_at FROM clients";
 const SESSION_COLUMNS: &str = "s.id, s.user_id, s.client_id, s.scope, s.nonce, s.created_at, \
@@ -42,6 +42,54 @@ pub(super) fn revoke_sessions(column: &str) -> String {
 pub(super) const INSERT_REVOCATION: &str = "INSERT INTO revocations (kind, value, exp)
      VALUES ($1, $2, $3) ON CONFLICT (kind, value) DO NOTHING";
 
+pub(super) const INSERT_USER: &str =
+    "INSERT INTO users (id, email, password_hash, scope, disabled, created_at)
+     VALUES ($1, $2, $3, $4, FALSE, $5)";
+
+pub(super) const INSERT_EVENT: &str = "INSERT INTO webhook_outbox
+     (id, user_id, event_type, payload, created_at, next_attempt_ms) VALUES ($1, $2, $3, $4, $5, 0)";
+
+pub(super) const INSERT_ACCOUNT_TOKEN: &str =
+    "INSERT INTO account_tokens (token_hash, user_id, purpose, expires_at) VALUES ($1, $2, $3, $4)";
+
+/// Deletes a live token, so it works once; returns its user.
+pub(super) const CONSUME_ACCOUNT_TOKEN: &str = "DELETE FROM account_tokens
+     WHERE token_hash = $1 AND purpose = $2 AND expires_at > $3 RETURNING user_id";
+
+/// Every other token of the user with that purpose stops working too.
+pub(super) const DROP_ACCOUNT_TOKENS: &str =
+    "DELETE FROM account_tokens WHERE user_id = $1 AND purpose = $2";
+
+/// The due events that are each the oldest of their user, so a user's
+/// events go out in order; `lock` makes concurrent claimers skip rows
+/// another instance is claiming.
+pub(super) fn claim_events(lock: &str) -> String {
+    format!(
+        "UPDATE webhook_outbox SET next_attempt_ms = $1 WHERE seq IN (
+             SELECT o.seq FROM webhook_outbox o
+             WHERE o.next_attempt_ms <= $2 AND NOT EXISTS (
+                 SELECT 1 FROM webhook_outbox p WHERE p.user_id = o.user_id AND p.seq < o.seq)
+             ORDER BY o.seq LIMIT $3{lock})
+         RETURNING seq, id, user_id, event_type, payload, created_at, attempts"
+    )
+}
+
+/// Writes outbox events inside the transaction `$tx`.
+macro_rules! insert_events {
+    ($tx:expr, $events:expr) => {
+        for event in $events {
+            sqlx::query(sql::INSERT_EVENT)
+                .bind(&event.id)
+                .bind(&event.user_id)
+                .bind(&event.event_type)
+                .bind(&event.payload)
+                .bind(event.created_at)
+                .execute(&mut *$tx)
+                .await?;
+        }
+    };
+}
+
 /// Implements [`super::Store`] for a struct with a `pool` field.
 macro_rules! impl_store {
     ($store:ty) => {
@@ -53,25 +101,7 @@ macro_rules! impl_store {
             }
 
             async fn create_user(&self, user: NewUser) -> StoreResult<User> {
-                sqlx::query(
-                    "INSERT INTO users (id, email, password_hash, scope, disabled, created_at)
-                     VALUES ($1, $2, $3, $4, FALSE, $5)",
-                )
-                .bind(&user.id)
-                .bind(&user.email)
-                .bind(&user.password_hash)
-                .bind(&user.scope)
-                .bind(user.created_at)
-                .execute(&self.pool)
-                .await?;
-                Ok(User {
-                    id: user.id,
-                    email: user.email,
-                    password_hash: user.password_hash,
-                    scope: user.scope,
-                    disabled: false,
-                    created_at: user.created_at,
-                })
+                self.create_user_with_events(user, None, Vec::new()).await
             }
 
             async fn user_by_email(&self, email: &str) -> StoreResult<Option<User>> {
@@ -341,6 +371,204 @@ macro_rules! impl_store {
                     sessions,
                     revocations,
                 })
+            }
+
+            async fn create_user_with_events(
+                &self,
+                user: NewUser,
+                token: Option<AccountToken>,
+                events: Vec<NewEvent>,
+            ) -> StoreResult<User> {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query(sql::INSERT_USER)
+                    .bind(&user.id)
+                    .bind(&user.email)
+                    .bind(&user.password_hash)
+                    .bind(&user.scope)
+                    .bind(user.created_at)
+                    .execute(&mut *tx)
+                    .await?;
+                if let Some(token) = token {
+                    sqlx::query(sql::INSERT_ACCOUNT_TOKEN)
+                        .bind(&token.hash)
+                        .bind(&token.user_id)
+                        .bind(token.purpose.as_str())
+                        .bind(token.expires_at)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                insert_events!(tx, &events);
+                tx.commit().await?;
+                Ok(User {
+                    id: user.id,
+                    email: user.email,
+                    password_hash: user.password_hash,
+                    scope: user.scope,
+                    disabled: false,
+                    created_at: user.created_at,
+                    email_verified: false,
+                })
+            }
+
+            async fn issue_account_token(
+                &self,
+                token: AccountToken,
+                events: Vec<NewEvent>,
+            ) -> StoreResult<()> {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query(sql::DROP_ACCOUNT_TOKENS)
+                    .bind(&token.user_id)
+                    .bind(token.purpose.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query(sql::INSERT_ACCOUNT_TOKEN)
+                    .bind(&token.hash)
+                    .bind(&token.user_id)
+                    .bind(token.purpose.as_str())
+                    .bind(token.expires_at)
+                    .execute(&mut *tx)
+                    .await?;
+                insert_events!(tx, &events);
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn verify_email(
+                &self,
+                token_hash: &[u8],
+                now: i64,
+            ) -> StoreResult<Option<String>> {
+                let purpose = TokenPurpose::EmailVerification.as_str();
+                let mut tx = self.pool.begin().await?;
+                let user: Option<String> = sqlx::query_scalar(sql::CONSUME_ACCOUNT_TOKEN)
+                    .bind(token_hash)
+                    .bind(purpose)
+                    .bind(now)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                let Some(user) = user else {
+                    return Ok(None);
+                };
+                sqlx::query("UPDATE users SET email_verified = TRUE WHERE id = $1")
+                    .bind(&user)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query(sql::DROP_ACCOUNT_TOKENS)
+                    .bind(&user)
+                    .bind(purpose)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(Some(user))
+            }
+
+            async fn reset_password(
+                &self,
+                reset: PasswordReset<'_>,
+                events: &EventsFor,
+            ) -> StoreResult<Option<String>> {
+                let purpose = TokenPurpose::PasswordReset.as_str();
+                let mut tx = self.pool.begin().await?;
+                let user: Option<String> = sqlx::query_scalar(sql::CONSUME_ACCOUNT_TOKEN)
+                    .bind(reset.token_hash)
+                    .bind(purpose)
+                    .bind(reset.now)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                let Some(user) = user else {
+                    return Ok(None);
+                };
+                sqlx::query(sql::DROP_ACCOUNT_TOKENS)
+                    .bind(&user)
+                    .bind(purpose)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+                    .bind(reset.password_hash)
+                    .bind(&user)
+                    .execute(&mut *tx)
+                    .await?;
+                let sids: Vec<String> =
+                    sqlx::query_scalar(sqlx::AssertSqlSafe(sql::revoke_sessions("user_id")))
+                        .bind(reset.now)
+                        .bind(reset.reason)
+                        .bind(&user)
+                        .fetch_all(&mut *tx)
+                        .await?;
+                if !sids.is_empty() {
+                    if let Some(lock) = FEED_LOCK {
+                        sqlx::query(lock).execute(&mut *tx).await?;
+                    }
+                }
+                for sid in &sids {
+                    sqlx::query(sql::INSERT_REVOCATION)
+                        .bind("sid")
+                        .bind(sid)
+                        .bind(reset.revocation_exp)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                insert_events!(tx, &events(&user, &sids));
+                tx.commit().await?;
+                Ok(Some(user))
+            }
+
+            async fn enqueue_events(&self, events: Vec<NewEvent>) -> StoreResult<()> {
+                let mut tx = self.pool.begin().await?;
+                insert_events!(tx, &events);
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn claim_events(
+                &self,
+                now_ms: i64,
+                lease_until_ms: i64,
+                limit: u32,
+            ) -> StoreResult<Vec<OutboxEvent>> {
+                let mut events: Vec<OutboxEvent> =
+                    sqlx::query_as(sqlx::AssertSqlSafe(sql::claim_events(CLAIM_LOCK)))
+                        .bind(lease_until_ms)
+                        .bind(now_ms)
+                        .bind(i64::from(limit))
+                        .fetch_all(&self.pool)
+                        .await?;
+                events.sort_by_key(|event| event.seq);
+                Ok(events)
+            }
+
+            async fn event_delivered(&self, seq: i64) -> StoreResult<()> {
+                sqlx::query("DELETE FROM webhook_outbox WHERE seq = $1")
+                    .bind(seq)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn event_failed(
+                &self,
+                seq: i64,
+                retry_at_ms: i64,
+                error: &str,
+            ) -> StoreResult<()> {
+                sqlx::query(
+                    "UPDATE webhook_outbox SET attempts = attempts + 1, next_attempt_ms = $1,
+                     last_error = $2 WHERE seq = $3",
+                )
+                .bind(retry_at_ms)
+                .bind(error)
+                .bind(seq)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn outbox_stats(&self) -> StoreResult<OutboxStats> {
+                let (depth, oldest): (i64, Option<i64>) =
+                    sqlx::query_as("SELECT COUNT(*), MIN(created_at) FROM webhook_outbox")
+                        .fetch_one(&self.pool)
+                        .await?;
+                Ok(OutboxStats { depth, oldest })
             }
         }
     };

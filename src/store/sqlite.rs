@@ -7,12 +7,16 @@ use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 use super::{
-    Client, NewSession, NewUser, PoolSettings, Pruned, Revocation, RevocationRow, Session,
-    SessionTarget, StoreError, StoreResult, User, sql,
+    AccountToken, Client, EventsFor, NewEvent, NewSession, NewUser, OutboxEvent, OutboxStats,
+    PasswordReset, PoolSettings, Pruned, Revocation, RevocationRow, Session, SessionTarget,
+    StoreError, StoreResult, TokenPurpose, User, sql,
 };
 
 /// SQLite serialises writers already: feed positions commit in order.
 const FEED_LOCK: Option<&str> = None;
+
+/// SQLite has one writer: a claim cannot race another.
+const CLAIM_LOCK: &str = "";
 
 /// SQLite implementation of [`super::Store`].
 #[derive(Clone)]

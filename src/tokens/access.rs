@@ -24,6 +24,8 @@ pub struct Grant {
     /// The token never outlives this (the end of its session), so no
     /// revocation is ever needed past a session's end.
     pub not_after: Option<i64>,
+    /// Whether the user's email is verified; `None` for client credentials.
+    pub email_verified: Option<bool>,
 }
 
 #[derive(Serialize)]
@@ -39,6 +41,8 @@ struct SignedClaims<'a> {
     client_id: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     sid: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    email_verified: Option<bool>,
 }
 
 /// A signed access token and its lifetime in seconds.
@@ -88,6 +92,7 @@ impl AccessTokens {
             scope: &grant.scope,
             client_id: &grant.client_id,
             sid: grant.sid.as_deref(),
+            email_verified: grant.email_verified,
         };
         let token = jsonwebtoken::encode(&header, &claims, key.encoding_key())?;
         Ok(AccessToken {

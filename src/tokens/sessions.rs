@@ -110,7 +110,7 @@ impl Sessions {
             revoked_reason: None,
         };
         let refresh_token = self.refresh.derive(&session.id, &session.nonce, 0);
-        let pair = self.pair(keys, &session, refresh_token, None)?;
+        let pair = self.pair(keys, &session, refresh_token, None, user.email_verified)?;
         self.store
             .create_session(NewSession {
                 id: session.id,
@@ -144,7 +144,7 @@ impl Sessions {
             .session_by_refresh(&refresh::hash(token))
             .await?
             .ok_or(SessionError::UnknownToken)?;
-        self.check_usable(&session).await?;
+        let mut user = self.check_usable(&session).await?;
         // Checked only where a token is issued, so a bad scope can neither
         // consume the live token nor shield a reused one from detection.
         let narrowed = scope
@@ -163,7 +163,7 @@ impl Sessions {
                     .advance_session(&session.id, generation, &hash, now_ms)
                     .await?
                 {
-                    return self.pair(keys, &session, successor, narrowed);
+                    return self.pair(keys, &session, successor, narrowed, user.email_verified);
                 }
                 // Lost a race (or a revocation landed): decide on fresh state.
                 session = self
@@ -171,12 +171,12 @@ impl Sessions {
                     .session(&session.id)
                     .await?
                     .ok_or(SessionError::Revoked)?;
-                self.check_usable(&session).await?;
+                user = self.check_usable(&session).await?;
                 continue;
             }
             if generation + 1 == session.generation && self.within_grace(&session) {
                 let narrowed = narrowed.map_err(|_| SessionError::ScopeExceeded)?;
-                return self.pair(keys, &session, successor, narrowed);
+                return self.pair(keys, &session, successor, narrowed, user.email_verified);
             }
             break;
         }
@@ -214,25 +214,25 @@ impl Sessions {
             return Ok(None);
         };
         match self.check_usable(&session).await {
-            Ok(()) if generation == session.generation => Ok(Some(session)),
-            Ok(()) | Err(SessionError::Expired | SessionError::Revoked) => Ok(None),
+            Ok(_) if generation == session.generation => Ok(Some(session)),
+            Ok(_) | Err(SessionError::Expired | SessionError::Revoked) => Ok(None),
             Err(SessionError::Store(e)) => Err(e),
             Err(_) => Ok(None),
         }
     }
 
-    async fn check_usable(&self, session: &Session) -> Result<(), SessionError> {
+    /// The session's user, when the session may still be used.
+    async fn check_usable(&self, session: &Session) -> Result<User, SessionError> {
         if session.revoked_at.is_some() {
             return Err(SessionError::Revoked);
         }
         if session.expires_at <= chrono::Utc::now().timestamp() {
             return Err(SessionError::Expired);
         }
-        let user = self.store.user_by_id(&session.user_id).await?;
-        if user.is_none_or(|u| u.disabled) {
-            return Err(SessionError::Revoked);
+        match self.store.user_by_id(&session.user_id).await? {
+            Some(user) if !user.disabled => Ok(user),
+            _ => Err(SessionError::Revoked),
         }
-        Ok(())
     }
 
     fn within_grace(&self, session: &Session) -> bool {
@@ -248,6 +248,7 @@ impl Sessions {
         session: &Session,
         refresh_token: String,
         scope: Option<String>,
+        email_verified: bool,
     ) -> Result<TokenPair, SessionError> {
         let scope = scope.unwrap_or_else(|| session.scope.clone());
         let grant = Grant {
@@ -257,6 +258,7 @@ impl Sessions {
             client_id: session.client_id.clone(),
             sid: Some(session.id.clone()),
             not_after: Some(session.expires_at),
+            email_verified: Some(email_verified),
         };
         let access = self.access.mint(keys, &grant)?;
         Ok(TokenPair {

@@ -2,6 +2,10 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+#[path = "../common/postgres.rs"]
+mod pg;
+#[path = "../common/webhooks.rs"]
+mod receiver;
 
 mod clients;
 mod feed;
@@ -9,8 +13,10 @@ mod independent;
 mod limits;
 mod login;
 mod openapi;
+mod recovery;
 mod restart;
 mod sessions;
 mod userinfo;
 mod users;
+mod webhooks;
 mod wellknown;

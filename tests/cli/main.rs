@@ -69,6 +69,46 @@ async fn users_add_works_beside_a_running_server() {
 }
 
 #[tokio::test]
+async fn users_reset_link_prints_a_token_that_resets_the_password() {
+    let server = TestServer::start().await;
+    let tokens = server.user_tokens("ada@example.com").await;
+    let output = signet(&server.path())
+        .args(["users", "reset-link", "ADA@example.com"])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let token = String::from_utf8(output.stdout).unwrap().trim().to_owned();
+    assert_eq!(token.len(), 43, "only the token, 256 bits in base64url");
+
+    let new_password = "a brand new passphrase";
+    let body = serde_json::json!({ "token": token, "new_password": new_password });
+    let reset = server.post_json("/v1/password/reset", &body).await;
+    assert_eq!(reset.status(), 204);
+    assert_eq!(server.login("ada@example.com", PASSWORD).await.0, 400);
+    assert_eq!(server.login("ada@example.com", new_password).await.0, 200);
+    let (status, _) = server
+        .refresh(tokens["refresh_token"].as_str().unwrap())
+        .await;
+    assert_eq!(status, 400, "the reset ended the earlier session");
+    assert_eq!(
+        server.post_json("/v1/password/reset", &body).await.status(),
+        400,
+        "single use"
+    );
+
+    let output = signet(&server.path())
+        .args(["users", "reset-link", "nobody@example.com"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(output.stdout.is_empty());
+}
+
+#[tokio::test]
 async fn users_add_without_a_terminal_needs_password_stdin() {
     let dir = tempfile::tempdir().unwrap();
     let mut command = signet(dir.path());

@@ -40,6 +40,8 @@ pub fn config_in(dir: &Path) -> Config {
         signup_per_ip: 0,
         refresh_per_ip: 0,
         feed_per_ip: 0,
+        reset_per_ip: 0,
+        reset_per_account: 0,
         failures_before_backoff: 1000,
         max_backoff_secs: 1,
     };
@@ -137,6 +139,31 @@ impl TestServer {
             .expect("token request");
         let status = response.status().as_u16();
         (status, response.json().await.expect("token body"))
+    }
+
+    /// Refresh grant; returns status and JSON body.
+    pub async fn refresh(&self, refresh_token: &str) -> (u16, Value) {
+        let response = client()
+            .post(self.url("/oauth2/token"))
+            .form(&[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", refresh_token),
+            ])
+            .send()
+            .await
+            .expect("refresh request");
+        let status = response.status().as_u16();
+        (status, response.json().await.expect("token body"))
+    }
+
+    /// POSTs JSON to `path`; returns the response.
+    pub async fn post_json(&self, path: &str, body: &Value) -> reqwest::Response {
+        client()
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("POST")
     }
 
     /// Signs up and logs in; returns the token response.

@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use signet::store::{
-    Client, NewSession, NewUser, PoolSettings, RevocationKind, SessionTarget, Store, StoreError,
+    AccountToken, Client, NewEvent, NewSession, NewUser, PasswordReset, PoolSettings,
+    RevocationKind, SessionTarget, Store, StoreError, TokenPurpose,
 };
 
 const POOL: PoolSettings = PoolSettings {
@@ -87,6 +88,9 @@ store_tests!(
     only_one_advance_wins,
     revoking_sessions_lists_them,
     the_feed_is_ordered_and_pruned,
+    the_outbox_orders_per_user_and_leases,
+    concurrent_claims_never_share_an_event,
+    account_tokens_are_single_use_and_expire,
 );
 
 fn new_user(email: &str) -> NewUser {
@@ -313,5 +317,235 @@ async fn the_feed_is_ordered_and_pruned(store: Arc<dyn Store>) {
     assert!(
         newest.last().unwrap().seq > all[2].seq,
         "positions are never reused"
+    );
+}
+
+fn event(n: usize, user: &str) -> NewEvent {
+    NewEvent {
+        id: format!("msg_{n}"),
+        user_id: user.into(),
+        event_type: "user.created".into(),
+        payload: format!("{{\"n\":{n}}}"),
+        created_at: 1_000 + n as i64,
+    }
+}
+
+async fn the_outbox_orders_per_user_and_leases(store: Arc<dyn Store>) {
+    store
+        .enqueue_events(vec![event(1, "u1"), event(2, "u1"), event(3, "u2")])
+        .await
+        .unwrap();
+    let stats = store.outbox_stats().await.unwrap();
+    assert_eq!((stats.depth, stats.oldest), (3, Some(1_001)));
+    let ids = |events: Vec<signet::store::OutboxEvent>| {
+        events.into_iter().map(|e| e.id).collect::<Vec<_>>()
+    };
+    let first = store.claim_events(1_000, 2_000, 10).await.unwrap();
+    assert_eq!(
+        ids(first.clone()),
+        ["msg_1", "msg_3"],
+        "the oldest of each user"
+    );
+    assert_eq!(first[0].payload, "{\"n\":1}");
+    assert!(
+        store
+            .claim_events(1_000, 2_000, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "leased"
+    );
+    store
+        .event_failed(first[0].seq, 1_500, "HTTP 500")
+        .await
+        .unwrap();
+    assert!(
+        store
+            .claim_events(1_200, 3_000, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "backing off"
+    );
+    let retried = store.claim_events(1_600, 3_000, 10).await.unwrap();
+    assert_eq!(ids(retried.clone()), ["msg_1"]);
+    assert_eq!(retried[0].attempts, 1);
+    store.event_delivered(retried[0].seq).await.unwrap();
+    assert_eq!(
+        ids(store.claim_events(1_600, 3_000, 10).await.unwrap()),
+        ["msg_2"]
+    );
+    // msg_3's claimer never answered (a crash): its lease runs out.
+    assert_eq!(
+        ids(store.claim_events(2_001, 9_000, 10).await.unwrap()),
+        ["msg_3"]
+    );
+    assert_eq!(store.outbox_stats().await.unwrap().depth, 2);
+}
+
+async fn concurrent_claims_never_share_an_event(store: Arc<dyn Store>) {
+    let events: Vec<_> = (0..200).map(|n| event(n, &format!("u{n}"))).collect();
+    store.enqueue_events(events).await.unwrap();
+    let mut claimers = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let store = store.clone();
+        claimers.spawn(async move {
+            let mut mine = Vec::new();
+            loop {
+                let batch = store.claim_events(1_000, i64::MAX, 5).await.unwrap();
+                if batch.is_empty() {
+                    return mine;
+                }
+                mine.extend(batch.into_iter().map(|e| e.id));
+            }
+        });
+    }
+    let mut all = Vec::new();
+    while let Some(mine) = claimers.join_next().await {
+        all.extend(mine.unwrap());
+    }
+    let unique: std::collections::HashSet<_> = all.iter().collect();
+    assert_eq!(
+        (all.len(), unique.len()),
+        (200, 200),
+        "each event claimed once"
+    );
+}
+
+async fn account_tokens_are_single_use_and_expire(store: Arc<dyn Store>) {
+    let user = new_user("ada@example.com");
+    let token = |hash: u8, purpose, expires_at| AccountToken {
+        hash: vec![hash; 32],
+        user_id: user.id.clone(),
+        purpose,
+        expires_at,
+    };
+    let created = store
+        .create_user_with_events(
+            user.clone(),
+            Some(token(1, TokenPurpose::EmailVerification, 200)),
+            vec![event(1, &user.id)],
+        )
+        .await
+        .unwrap();
+    assert!(!created.email_verified);
+    assert_eq!(
+        store.outbox_stats().await.unwrap().depth,
+        1,
+        "written together"
+    );
+    assert_eq!(
+        store.verify_email(&[1; 32], 200).await.unwrap(),
+        None,
+        "expired"
+    );
+    assert_eq!(
+        store.verify_email(&[2; 32], 100).await.unwrap(),
+        None,
+        "unknown"
+    );
+    assert_eq!(
+        store.verify_email(&[1; 32], 199).await.unwrap(),
+        Some(user.id.clone())
+    );
+    assert_eq!(
+        store.verify_email(&[1; 32], 199).await.unwrap(),
+        None,
+        "used"
+    );
+    assert!(
+        store
+            .user_by_id(&user.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .email_verified
+    );
+
+    store
+        .issue_account_token(token(3, TokenPurpose::PasswordReset, 500), Vec::new())
+        .await
+        .unwrap();
+    store
+        .issue_account_token(token(4, TokenPurpose::PasswordReset, 500), Vec::new())
+        .await
+        .unwrap();
+    let sid = uuid::Uuid::new_v4().to_string();
+    store
+        .create_session(NewSession {
+            id: sid.clone(),
+            user_id: user.id.clone(),
+            client_id: "signet".into(),
+            scope: "read".into(),
+            nonce: vec![1; 16],
+            created_at: 100,
+            expires_at: 10_000,
+            first_token_hash: vec![9; 32],
+        })
+        .await
+        .unwrap();
+    let reset = |hash: &'static [u8], now| PasswordReset {
+        token_hash: hash,
+        password_hash: "$argon2id$reset",
+        now,
+        revocation_exp: now + 900,
+        reason: "password reset",
+    };
+    let events = |user: &str, sids: &[String]| {
+        sids.iter()
+            .enumerate()
+            .map(|(n, _)| event(100 + n, user))
+            .collect()
+    };
+    assert_eq!(
+        store
+            .reset_password(reset(&[3; 32], 100), &events)
+            .await
+            .unwrap(),
+        None,
+        "replaced by the newer token"
+    );
+    assert_eq!(
+        store
+            .reset_password(reset(&[4; 32], 500), &events)
+            .await
+            .unwrap(),
+        None,
+        "expired"
+    );
+    assert_eq!(
+        store
+            .reset_password(reset(&[4; 32], 100), &events)
+            .await
+            .unwrap(),
+        Some(user.id.clone())
+    );
+    assert_eq!(
+        store
+            .reset_password(reset(&[4; 32], 100), &events)
+            .await
+            .unwrap(),
+        None,
+        "used"
+    );
+    let reread = store.user_by_id(&user.id).await.unwrap().unwrap();
+    assert_eq!(reread.password_hash, "$argon2id$reset");
+    assert!(
+        store
+            .session(&sid)
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at
+            .is_some()
+    );
+    assert!(
+        store.is_revoked("none", Some(&sid)).await.unwrap(),
+        "on the revocation list"
+    );
+    assert_eq!(
+        store.outbox_stats().await.unwrap().depth,
+        2,
+        "one event per revoked session"
     );
 }
