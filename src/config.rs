@@ -305,6 +305,7 @@ impl Config {
             access_ttl: self.access_ttl,
             margin: self.revocation_margin,
             max_waiters: self.max_feed_waiters,
+            webhooks: self.recovery_settings().webhooks,
         }
     }
 

@@ -14,7 +14,7 @@ use super::{email, policy};
 use crate::secrets;
 use crate::store::{AccountToken, NewEvent, PasswordReset, Store, StoreError, TokenPurpose};
 use crate::tokens::revocations::Revocations;
-use crate::webhooks::Event;
+use crate::webhooks::{Event, events};
 
 /// Longest token looked up; anything longer is refused unread.
 const MAX_TOKEN_LEN: usize = 128;
@@ -209,14 +209,7 @@ impl Recovery {
                 return Vec::new();
             }
             let mut events = vec![Event::PasswordChanged { user_id }.record(now)];
-            events.extend(sids.iter().map(|sid| {
-                Event::SessionRevoked {
-                    user_id,
-                    sid,
-                    reason: RESET_REASON,
-                }
-                .record(now)
-            }));
+            events.extend(events::sessions_revoked(user_id, sids, RESET_REASON, now));
             events
         };
         let hash = secrets::sha256(token.as_bytes());

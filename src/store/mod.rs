@@ -211,7 +211,7 @@ pub struct OutboxStats {
 
 /// Builds the events of a change from what the transaction found: the
 /// user and the sids it revoked.
-pub type EventsFor = dyn Fn(&str, &[String]) -> Vec<NewEvent> + Send + Sync;
+pub type EventsFor<'a> = dyn Fn(&str, &[String]) -> Vec<NewEvent> + Send + Sync + 'a;
 
 /// A password reset by a reset token, done in one transaction.
 #[derive(Debug, Clone, Copy)]
@@ -313,14 +313,16 @@ pub trait Store: Send + Sync + 'static {
         next_hash: &[u8],
         now_ms: i64,
     ) -> StoreResult<bool>;
-    /// Revokes live sessions and lists each `sid` (with `exp`) on the
-    /// revocation list, in one transaction. Returns the sids revoked.
+    /// Revokes live sessions, lists each `sid` (with `exp`) on the
+    /// revocation list and writes the `events` made from the user and the
+    /// sids, in one transaction. Returns the sids revoked.
     async fn revoke_sessions(
         &self,
         target: SessionTarget<'_>,
         reason: &str,
         now: i64,
         exp: i64,
+        events: &EventsFor<'_>,
     ) -> StoreResult<Vec<String>>;
     /// Lists an access token's `jti` until `exp`.
     async fn revoke_token(&self, jti: &str, exp: i64) -> StoreResult<()>;
@@ -363,7 +365,7 @@ pub trait Store: Send + Sync + 'static {
     async fn reset_password(
         &self,
         reset: PasswordReset<'_>,
-        events: &EventsFor,
+        events: &EventsFor<'_>,
     ) -> StoreResult<Option<String>>;
     /// Writes events on their own, for changes made outside the store.
     async fn enqueue_events(&self, events: Vec<NewEvent>) -> StoreResult<()>;

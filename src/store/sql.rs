@@ -35,7 +35,7 @@ pub(super) fn session_by_refresh() -> String {
 pub(super) fn revoke_sessions(column: &str) -> String {
     format!(
         "UPDATE sessions SET revoked_at = $1, revoked_reason = $2
-         WHERE {column} = $3 AND revoked_at IS NULL RETURNING id"
+         WHERE {column} = $3 AND revoked_at IS NULL RETURNING id, user_id"
     )
 }
 
@@ -72,6 +72,34 @@ pub(super) fn claim_events(lock: &str) -> String {
              ORDER BY o.seq LIMIT $3{lock})
          RETURNING seq, id, user_id, event_type, payload, created_at, attempts"
     )
+}
+
+/// Revokes the live sessions whose `$column` is `$value` and lists each
+/// `sid` until `$exp`, inside `$tx`; evaluates to the `(sid, user_id)` pairs.
+macro_rules! revoke_sessions_in {
+    ($tx:expr, $column:expr, $value:expr, $reason:expr, $now:expr, $exp:expr) => {{
+        let revoked: Vec<(String, String)> =
+            sqlx::query_as(sqlx::AssertSqlSafe(sql::revoke_sessions($column)))
+                .bind($now)
+                .bind($reason)
+                .bind($value)
+                .fetch_all(&mut *$tx)
+                .await?;
+        if !revoked.is_empty() {
+            if let Some(lock) = FEED_LOCK {
+                sqlx::query(lock).execute(&mut *$tx).await?;
+            }
+        }
+        for (sid, _) in &revoked {
+            sqlx::query(sql::INSERT_REVOCATION)
+                .bind("sid")
+                .bind(sid)
+                .bind($exp)
+                .execute(&mut *$tx)
+                .await?;
+        }
+        revoked
+    }};
 }
 
 /// Writes outbox events inside the transaction `$tx`.
@@ -269,31 +297,17 @@ macro_rules! impl_store {
                 reason: &str,
                 now: i64,
                 exp: i64,
+                events: &EventsFor<'_>,
             ) -> StoreResult<Vec<String>> {
                 let (column, value) = match target {
                     SessionTarget::One(sid) => ("id", sid),
                     SessionTarget::AllOfUser(user_id) => ("user_id", user_id),
                 };
                 let mut tx = self.pool.begin().await?;
-                let sids: Vec<String> =
-                    sqlx::query_scalar(sqlx::AssertSqlSafe(sql::revoke_sessions(column)))
-                        .bind(now)
-                        .bind(reason)
-                        .bind(value)
-                        .fetch_all(&mut *tx)
-                        .await?;
-                if !sids.is_empty() {
-                    if let Some(lock) = FEED_LOCK {
-                        sqlx::query(lock).execute(&mut *tx).await?;
-                    }
-                }
-                for sid in &sids {
-                    sqlx::query(sql::INSERT_REVOCATION)
-                        .bind("sid")
-                        .bind(sid)
-                        .bind(exp)
-                        .execute(&mut *tx)
-                        .await?;
+                let revoked = revoke_sessions_in!(tx, column, value, reason, now, exp);
+                let sids: Vec<String> = revoked.iter().map(|(sid, _)| sid.clone()).collect();
+                if let Some((_, user_id)) = revoked.first() {
+                    insert_events!(tx, &events(user_id, &sids));
                 }
                 tx.commit().await?;
                 Ok(sids)
@@ -465,7 +479,7 @@ macro_rules! impl_store {
             async fn reset_password(
                 &self,
                 reset: PasswordReset<'_>,
-                events: &EventsFor,
+                events: &EventsFor<'_>,
             ) -> StoreResult<Option<String>> {
                 let purpose = TokenPurpose::PasswordReset.as_str();
                 let mut tx = self.pool.begin().await?;
@@ -488,26 +502,15 @@ macro_rules! impl_store {
                     .bind(&user)
                     .execute(&mut *tx)
                     .await?;
-                let sids: Vec<String> =
-                    sqlx::query_scalar(sqlx::AssertSqlSafe(sql::revoke_sessions("user_id")))
-                        .bind(reset.now)
-                        .bind(reset.reason)
-                        .bind(&user)
-                        .fetch_all(&mut *tx)
-                        .await?;
-                if !sids.is_empty() {
-                    if let Some(lock) = FEED_LOCK {
-                        sqlx::query(lock).execute(&mut *tx).await?;
-                    }
-                }
-                for sid in &sids {
-                    sqlx::query(sql::INSERT_REVOCATION)
-                        .bind("sid")
-                        .bind(sid)
-                        .bind(reset.revocation_exp)
-                        .execute(&mut *tx)
-                        .await?;
-                }
+                let revoked = revoke_sessions_in!(
+                    tx,
+                    "user_id",
+                    &user,
+                    reset.reason,
+                    reset.now,
+                    reset.revocation_exp
+                );
+                let sids: Vec<String> = revoked.into_iter().map(|(sid, _)| sid).collect();
                 insert_events!(tx, &events(&user, &sids));
                 tx.commit().await?;
                 Ok(Some(user))

@@ -42,6 +42,8 @@ pub struct RevocationSettings {
     pub margin: Duration,
     /// Long polls allowed to wait at once; beyond that a poll answers at once.
     pub max_waiters: usize,
+    /// Report each revoked session as a `session.revoked` webhook event.
+    pub webhooks: bool,
 }
 
 impl Revocations {
@@ -69,7 +71,15 @@ impl Revocations {
         let now = now();
         let ttl = seconds(self.settings.access_ttl);
         let exp = now.saturating_add(ttl);
-        let sids = self.store.revoke_sessions(target, reason, now, exp).await?;
+        let webhooks = self.settings.webhooks;
+        let events = |user_id: &str, sids: &[String]| match webhooks {
+            true => crate::webhooks::events::sessions_revoked(user_id, sids, reason, now),
+            false => Vec::new(),
+        };
+        let sids = self
+            .store
+            .revoke_sessions(target, reason, now, exp, &events)
+            .await?;
         if !sids.is_empty() {
             self.publish().await?;
         }

@@ -105,6 +105,20 @@ impl Event<'_> {
     }
 }
 
+/// One `session.revoked` per sid.
+pub fn sessions_revoked(user_id: &str, sids: &[String], reason: &str, now: i64) -> Vec<NewEvent> {
+    sids.iter()
+        .map(|sid| {
+            Event::SessionRevoked {
+                user_id,
+                sid,
+                reason,
+            }
+            .record(now)
+        })
+        .collect()
+}
+
 fn rfc3339(seconds: i64) -> String {
     chrono::DateTime::from_timestamp(seconds, 0)
         .unwrap_or_default()

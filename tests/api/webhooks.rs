@@ -226,3 +226,37 @@ fn outbound_rules_are_checked_at_start_up() {
         "verification needs a webhook to send tokens"
     );
 }
+
+#[tokio::test]
+async fn logging_out_reports_each_ended_session() {
+    let receiver = Receiver::start().await;
+    let server = TestServer::start_with(|c| receiver.configure(c)).await;
+    let tokens = server.user_tokens("ada@example.com").await;
+    server
+        .login("ada@example.com", crate::common::PASSWORD)
+        .await;
+    let (_, claims) = crate::common::decode_parts(tokens["access_token"].as_str().unwrap());
+    let logout = client()
+        .post(server.url("/v1/logout"))
+        .bearer_auth(tokens["access_token"].as_str().unwrap())
+        .json(&serde_json::json!({ "all": true }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(logout.status(), 204);
+    let deliveries = receiver
+        .wait_until("two session.revoked", |d| {
+            d.iter().filter(|d| d.kind() == "session.revoked").count() >= 2
+        })
+        .await;
+    let revoked: Vec<_> = deliveries
+        .iter()
+        .filter(|d| d.kind() == "session.revoked")
+        .collect();
+    assert!(
+        revoked
+            .iter()
+            .all(|d| d.data()["user_id"] == claims["sub"] && d.data()["reason"] == "logout")
+    );
+    assert!(revoked.iter().any(|d| d.data()["sid"] == claims["sid"]));
+}

@@ -242,7 +242,7 @@ async fn revoking_sessions_lists_them(store: Arc<dyn Store>) {
         .unwrap();
     let before = store.latest_revocation().await.unwrap();
     let revoked = store
-        .revoke_sessions(SessionTarget::One(&one), "logout", 10, 99)
+        .revoke_sessions(SessionTarget::One(&one), "logout", 10, 99, &no_events)
         .await
         .unwrap();
     assert_eq!(revoked, vec![one.clone()]);
@@ -257,7 +257,13 @@ async fn revoking_sessions_lists_them(store: Arc<dyn Store>) {
     );
 
     let revoked = store
-        .revoke_sessions(SessionTarget::AllOfUser(&user), "logout", 11, 99)
+        .revoke_sessions(
+            SessionTarget::AllOfUser(&user),
+            "logout",
+            11,
+            99,
+            &no_events,
+        )
         .await
         .unwrap();
     assert_eq!(revoked, vec![two.clone()], "only live sessions");
@@ -318,6 +324,10 @@ async fn the_feed_is_ordered_and_pruned(store: Arc<dyn Store>) {
         newest.last().unwrap().seq > all[2].seq,
         "positions are never reused"
     );
+}
+
+fn no_events(_: &str, _: &[String]) -> Vec<NewEvent> {
+    Vec::new()
 }
 
 fn event(n: usize, user: &str) -> NewEvent {
