@@ -122,6 +122,24 @@ pub fn signup_records(
     Ok((Some(issued.row), events))
 }
 
+/// The events of a password change: `password.changed`, then one
+/// `session.revoked` per session it ended (none without webhooks). For
+/// [`Store::reset_password`] and [`Store::change_password`].
+pub fn password_events(
+    webhooks: bool,
+    reason: &str,
+    now: i64,
+) -> impl Fn(&str, &[String]) -> Vec<NewEvent> + Send + Sync + '_ {
+    move |user_id, sids| {
+        if !webhooks {
+            return Vec::new();
+        }
+        let mut events = vec![Event::PasswordChanged { user_id }.record(now)];
+        events.extend(events::sessions_revoked(user_id, sids, reason, now));
+        events
+    }
+}
+
 /// Password reset and email verification.
 pub struct Recovery {
     store: Arc<dyn Store>,
@@ -203,15 +221,7 @@ impl Recovery {
         let password_hash = self.hasher.hash(new_password).await?;
         let now = chrono::Utc::now().timestamp();
         let ttl = i64::try_from(self.settings.access_ttl.as_secs()).unwrap_or(i64::MAX);
-        let webhooks = self.settings.webhooks;
-        let events = move |user_id: &str, sids: &[String]| -> Vec<NewEvent> {
-            if !webhooks {
-                return Vec::new();
-            }
-            let mut events = vec![Event::PasswordChanged { user_id }.record(now)];
-            events.extend(events::sessions_revoked(user_id, sids, RESET_REASON, now));
-            events
-        };
+        let events = password_events(self.settings.webhooks, RESET_REASON, now);
         let hash = secrets::sha256(token.as_bytes());
         let reset = PasswordReset {
             token_hash: &hash,

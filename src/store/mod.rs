@@ -224,6 +224,28 @@ pub struct PasswordReset<'a> {
     pub reason: &'a str,
 }
 
+/// Which of the user's sessions a password change ends
+/// (`password_change_revokes`: `none`, `all`, or `others` = all but the
+/// caller's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionsToEnd<'a> {
+    None,
+    All,
+    AllBut(&'a str),
+}
+
+/// A password change by the signed-in user, done in one transaction.
+#[derive(Debug, Clone, Copy)]
+pub struct PasswordChange<'a> {
+    pub user_id: &'a str,
+    pub password_hash: &'a str,
+    pub end: SessionsToEnd<'a>,
+    pub reason: &'a str,
+    pub now: i64,
+    /// `exp` of the revocation entries of the ended sessions.
+    pub revocation_exp: i64,
+}
+
 /// Rows removed by one clean-up pass.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Pruned {
@@ -367,6 +389,14 @@ pub trait Store: Send + Sync + 'static {
         reset: PasswordReset<'_>,
         events: &EventsFor<'_>,
     ) -> StoreResult<Option<String>>;
+    /// Sets the user's password hash, ends the sessions `change.end` names
+    /// (each `sid` on the revocation list) and writes `events`, in one
+    /// transaction; returns the sids ended. For `POST /v1/password`.
+    async fn change_password(
+        &self,
+        change: PasswordChange<'_>,
+        events: &EventsFor<'_>,
+    ) -> StoreResult<Vec<String>>;
     /// Writes events on their own, for changes made outside the store.
     async fn enqueue_events(&self, events: Vec<NewEvent>) -> StoreResult<()>;
     /// Leases up to `limit` due events, each the oldest undelivered event of

@@ -9,8 +9,8 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 use super::{
     AccountToken, Client, EventsFor, NewEvent, NewSession, NewUser, OutboxEvent, OutboxStats,
-    PasswordReset, Pruned, Revocation, RevocationRow, Session, SessionTarget, StoreResult,
-    TokenPurpose, User, sql,
+    PasswordChange, PasswordReset, Pruned, Revocation, RevocationRow, Session, SessionTarget,
+    SessionsToEnd, StoreResult, TokenPurpose, User, sql,
 };
 
 /// Serialises transactions that add revocations, so feed positions (an

@@ -35,7 +35,7 @@ pub(super) fn session_by_refresh() -> String {
 pub(super) fn revoke_sessions(column: &str) -> String {
     format!(
         "UPDATE sessions SET revoked_at = $1, revoked_reason = $2
-         WHERE {column} = $3 AND revoked_at IS NULL RETURNING id, user_id"
+         WHERE {column} = $3 AND id <> $4 AND revoked_at IS NULL RETURNING id, user_id"
     )
 }
 
@@ -74,15 +74,17 @@ pub(super) fn claim_events(lock: &str) -> String {
     )
 }
 
-/// Revokes the live sessions whose `$column` is `$value` and lists each
-/// `sid` until `$exp`, inside `$tx`; evaluates to the `(sid, user_id)` pairs.
+/// Revokes the live sessions whose `$column` is `$value` (but not the
+/// session `$except`; `""` spares none) and lists each `sid` until `$exp`,
+/// inside `$tx`; evaluates to the `(sid, user_id)` pairs.
 macro_rules! revoke_sessions_in {
-    ($tx:expr, $column:expr, $value:expr, $reason:expr, $now:expr, $exp:expr) => {{
+    ($tx:expr, $column:expr, $value:expr, $except:expr, $reason:expr, $now:expr, $exp:expr) => {{
         let revoked: Vec<(String, String)> =
             sqlx::query_as(sqlx::AssertSqlSafe(sql::revoke_sessions($column)))
                 .bind($now)
                 .bind($reason)
                 .bind($value)
+                .bind($except)
                 .fetch_all(&mut *$tx)
                 .await?;
         if !revoked.is_empty() {
@@ -99,6 +101,28 @@ macro_rules! revoke_sessions_in {
                 .await?;
         }
         revoked
+    }};
+}
+
+/// Sets the user's password hash, ends the user's sessions but `$except`
+/// (`None`: ends none) and writes the events made from the sids ended, inside
+/// `$tx`; evaluates to those sids.
+macro_rules! set_password_in {
+    ($tx:expr, $user:expr, $hash:expr, $except:expr, $reason:expr, $now:expr, $exp:expr, $events:expr) => {{
+        sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+            .bind($hash)
+            .bind($user)
+            .execute(&mut *$tx)
+            .await?;
+        let sids: Vec<String> = match $except {
+            Some(except) => revoke_sessions_in!($tx, "user_id", $user, except, $reason, $now, $exp)
+                .into_iter()
+                .map(|(sid, _)| sid)
+                .collect(),
+            None => Vec::new(),
+        };
+        insert_events!($tx, &$events($user, &sids));
+        sids
     }};
 }
 
@@ -304,7 +328,7 @@ macro_rules! impl_store {
                     SessionTarget::AllOfUser(user_id) => ("user_id", user_id),
                 };
                 let mut tx = self.pool.begin().await?;
-                let revoked = revoke_sessions_in!(tx, column, value, reason, now, exp);
+                let revoked = revoke_sessions_in!(tx, column, value, "", reason, now, exp);
                 let sids: Vec<String> = revoked.iter().map(|(sid, _)| sid.clone()).collect();
                 if let Some((_, user_id)) = revoked.first() {
                     insert_events!(tx, &events(user_id, &sids));
@@ -497,23 +521,43 @@ macro_rules! impl_store {
                     .bind(purpose)
                     .execute(&mut *tx)
                     .await?;
-                sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
-                    .bind(reset.password_hash)
-                    .bind(&user)
-                    .execute(&mut *tx)
-                    .await?;
-                let revoked = revoke_sessions_in!(
+                set_password_in!(
                     tx,
-                    "user_id",
-                    &user,
+                    user.as_str(),
+                    reset.password_hash,
+                    Some(""),
                     reset.reason,
                     reset.now,
-                    reset.revocation_exp
+                    reset.revocation_exp,
+                    events
                 );
-                let sids: Vec<String> = revoked.into_iter().map(|(sid, _)| sid).collect();
-                insert_events!(tx, &events(&user, &sids));
                 tx.commit().await?;
                 Ok(Some(user))
+            }
+
+            async fn change_password(
+                &self,
+                change: PasswordChange<'_>,
+                events: &EventsFor<'_>,
+            ) -> StoreResult<Vec<String>> {
+                let except = match change.end {
+                    SessionsToEnd::None => None,
+                    SessionsToEnd::All => Some(""),
+                    SessionsToEnd::AllBut(sid) => Some(sid),
+                };
+                let mut tx = self.pool.begin().await?;
+                let sids = set_password_in!(
+                    tx,
+                    change.user_id,
+                    change.password_hash,
+                    except,
+                    change.reason,
+                    change.now,
+                    change.revocation_exp,
+                    events
+                );
+                tx.commit().await?;
+                Ok(sids)
             }
 
             async fn enqueue_events(&self, events: Vec<NewEvent>) -> StoreResult<()> {

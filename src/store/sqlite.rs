@@ -8,8 +8,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 
 use super::{
     AccountToken, Client, EventsFor, NewEvent, NewSession, NewUser, OutboxEvent, OutboxStats,
-    PasswordReset, PoolSettings, Pruned, Revocation, RevocationRow, Session, SessionTarget,
-    StoreError, StoreResult, TokenPurpose, User, sql,
+    PasswordChange, PasswordReset, PoolSettings, Pruned, Revocation, RevocationRow, Session,
+    SessionTarget, SessionsToEnd, StoreError, StoreResult, TokenPurpose, User, sql,
 };
 
 /// SQLite serialises writers already: feed positions commit in order.

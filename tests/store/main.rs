@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use signet::store::{
-    AccountToken, Client, NewEvent, NewSession, NewUser, PasswordReset, PoolSettings,
-    RevocationKind, SessionTarget, Store, StoreError, TokenPurpose,
+    AccountToken, Client, NewEvent, NewSession, NewUser, PasswordChange, PasswordReset,
+    PoolSettings, RevocationKind, SessionTarget, SessionsToEnd, Store, StoreError, TokenPurpose,
 };
 
 const POOL: PoolSettings = PoolSettings {
@@ -91,6 +91,7 @@ store_tests!(
     the_outbox_orders_per_user_and_leases,
     concurrent_claims_never_share_an_event,
     account_tokens_are_single_use_and_expire,
+    a_password_change_ends_the_chosen_sessions,
 );
 
 fn new_user(email: &str) -> NewUser {
@@ -326,6 +327,25 @@ async fn the_feed_is_ordered_and_pruned(store: Arc<dyn Store>) {
     );
 }
 
+/// A live session of `user_id`; returns its sid.
+async fn new_session(store: &Arc<dyn Store>, user_id: &str) -> String {
+    let sid = uuid::Uuid::new_v4().to_string();
+    store
+        .create_session(NewSession {
+            id: sid.clone(),
+            user_id: user_id.into(),
+            client_id: "signet".into(),
+            scope: "read".into(),
+            nonce: vec![1; 16],
+            created_at: 100,
+            expires_at: 10_000,
+            first_token_hash: uuid::Uuid::new_v4().as_bytes().to_vec(),
+        })
+        .await
+        .unwrap();
+    sid
+}
+
 fn no_events(_: &str, _: &[String]) -> Vec<NewEvent> {
     Vec::new()
 }
@@ -480,20 +500,7 @@ async fn account_tokens_are_single_use_and_expire(store: Arc<dyn Store>) {
         .issue_account_token(token(4, TokenPurpose::PasswordReset, 500), Vec::new())
         .await
         .unwrap();
-    let sid = uuid::Uuid::new_v4().to_string();
-    store
-        .create_session(NewSession {
-            id: sid.clone(),
-            user_id: user.id.clone(),
-            client_id: "signet".into(),
-            scope: "read".into(),
-            nonce: vec![1; 16],
-            created_at: 100,
-            expires_at: 10_000,
-            first_token_hash: vec![9; 32],
-        })
-        .await
-        .unwrap();
+    let sid = new_session(&store, &user.id).await;
     let reset = |hash: &'static [u8], now| PasswordReset {
         token_hash: hash,
         password_hash: "$argon2id$reset",
@@ -558,4 +565,75 @@ async fn account_tokens_are_single_use_and_expire(store: Arc<dyn Store>) {
         2,
         "one event per revoked session"
     );
+}
+
+async fn a_password_change_ends_the_chosen_sessions(store: Arc<dyn Store>) {
+    let user = store
+        .create_user(new_user("ada@example.com"))
+        .await
+        .unwrap();
+    let mut sids = Vec::new();
+    for _ in 0..3 {
+        sids.push(new_session(&store, &user.id).await);
+    }
+    let change = |hash, end| PasswordChange {
+        user_id: &user.id,
+        password_hash: hash,
+        end,
+        reason: "password changed",
+        now: 100,
+        revocation_exp: 1_000,
+    };
+    // password.changed plus one event per ended session, each with its own id.
+    let events = |user: &str, sids: &[String]| {
+        (0..=sids.len())
+            .map(|n| NewEvent {
+                id: uuid::Uuid::new_v4().to_string(),
+                ..event(n, user)
+            })
+            .collect()
+    };
+    let ended = store
+        .change_password(change("$argon2id$one", SessionsToEnd::None), &events)
+        .await
+        .unwrap();
+    assert!(ended.is_empty());
+    assert_eq!(
+        store.outbox_stats().await.unwrap().depth,
+        1,
+        "password.changed alone"
+    );
+    let mut ended = store
+        .change_password(
+            change("$argon2id$two", SessionsToEnd::AllBut(&sids[0])),
+            &events,
+        )
+        .await
+        .unwrap();
+    ended.sort();
+    let mut others = sids[1..].to_vec();
+    others.sort();
+    assert_eq!(ended, others, "all but the caller's");
+    assert!(
+        store
+            .session(&sids[0])
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at
+            .is_none()
+    );
+    assert!(store.is_revoked("none", Some(&sids[1])).await.unwrap());
+    let reread = store.user_by_id(&user.id).await.unwrap().unwrap();
+    assert_eq!(reread.password_hash, "$argon2id$two");
+    assert_eq!(
+        store.outbox_stats().await.unwrap().depth,
+        1 + 3,
+        "written together"
+    );
+    let ended = store
+        .change_password(change("$argon2id$three", SessionsToEnd::All), &events)
+        .await
+        .unwrap();
+    assert_eq!(ended, vec![sids[0].clone()]);
 }
