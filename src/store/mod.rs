@@ -381,9 +381,10 @@ pub trait Store: Send + Sync + 'static {
     /// Consumes a live email-verification token and marks its user's email
     /// verified; the user id, or `None` for an unknown, used or expired token.
     async fn verify_email(&self, token_hash: &[u8], now: i64) -> StoreResult<Option<String>>;
-    /// Consumes a live reset token, sets the new password hash, revokes every
-    /// session of the user (listing each `sid`) and writes `events`, in one
-    /// transaction; the user id, or `None` for an unusable token.
+    /// Consumes a live reset token, sets the new password hash, marks the
+    /// email verified (the token went to it), revokes every session of the
+    /// user (listing each `sid`) and writes `events`, in one transaction;
+    /// the user id, or `None` for an unusable token.
     async fn reset_password(
         &self,
         reset: PasswordReset<'_>,

@@ -521,6 +521,11 @@ macro_rules! impl_store {
                     .bind(purpose)
                     .execute(&mut *tx)
                     .await?;
+                // The token reached the user through the address: it is theirs.
+                sqlx::query("UPDATE users SET email_verified = TRUE WHERE id = $1")
+                    .bind(&user)
+                    .execute(&mut *tx)
+                    .await?;
                 set_password_in!(
                     tx,
                     user.as_str(),

@@ -92,6 +92,7 @@ store_tests!(
     concurrent_claims_never_share_an_event,
     account_tokens_are_single_use_and_expire,
     a_password_change_ends_the_chosen_sessions,
+    a_reset_verifies_the_email,
 );
 
 fn new_user(email: &str) -> NewUser {
@@ -564,6 +565,43 @@ async fn account_tokens_are_single_use_and_expire(store: Arc<dyn Store>) {
         store.outbox_stats().await.unwrap().depth,
         2,
         "one event per revoked session"
+    );
+}
+
+async fn a_reset_verifies_the_email(store: Arc<dyn Store>) {
+    let user = store
+        .create_user(new_user("ada@example.com"))
+        .await
+        .unwrap();
+    assert!(!user.email_verified);
+    let token = AccountToken {
+        hash: vec![5; 32],
+        user_id: user.id.clone(),
+        purpose: TokenPurpose::PasswordReset,
+        expires_at: 500,
+    };
+    store.issue_account_token(token, Vec::new()).await.unwrap();
+    let reset = PasswordReset {
+        token_hash: &[5; 32],
+        password_hash: "$argon2id$reset",
+        now: 100,
+        revocation_exp: 1_000,
+        reason: "password reset",
+    };
+    assert!(
+        store
+            .reset_password(reset, &no_events)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        store
+            .user_by_id(&user.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .email_verified
     );
 }
 
