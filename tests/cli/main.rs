@@ -4,6 +4,8 @@
 mod common;
 #[path = "../common/process.rs"]
 mod process;
+#[path = "../common/webhooks.rs"]
+mod receiver;
 
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
@@ -106,6 +108,42 @@ async fn users_reset_link_prints_a_token_that_resets_the_password() {
         .unwrap();
     assert_eq!(output.status.code(), Some(1));
     assert!(output.stdout.is_empty());
+}
+
+#[tokio::test]
+async fn an_event_survives_a_crash_of_signet() {
+    let receiver = receiver::Receiver::start().await;
+    receiver.answer(500);
+    let dir = tempfile::tempdir().unwrap();
+    let url = receiver.url();
+    let envs = [
+        ("SIGNET_WEBHOOK_URL", url.as_str()),
+        ("SIGNET_WEBHOOK_SECRET", receiver::SECRET),
+        ("SIGNET_WEBHOOK_MAX_BACKOFF", "2s"),
+    ];
+    let (mut child, base) = process::serve(dir.path(), &envs).await;
+    let signed_up = client()
+        .post(format!("{base}/v1/users"))
+        .json(&serde_json::json!({ "email": "ada@example.com", "password": PASSWORD }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_up.status(), 201);
+    let attempt = receiver.wait_until("an attempt", |d| !d.is_empty()).await[0].clone();
+    // Past the answer's bookkeeping and before the next attempt (1 s later).
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    receiver.answer(204);
+    let (mut child, _) = process::serve(dir.path(), &envs).await;
+    let delivered = receiver.event("user.created", "ada@example.com").await;
+    assert_eq!(delivered.id, attempt.id, "the same event after the crash");
+    receiver
+        .event("email.verification_requested", "ada@example.com")
+        .await;
+    child.kill().unwrap();
+    child.wait().unwrap();
 }
 
 #[tokio::test]
