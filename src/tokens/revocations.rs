@@ -72,9 +72,12 @@ impl Revocations {
         let ttl = seconds(self.settings.access_ttl);
         let exp = now.saturating_add(ttl);
         let webhooks = self.settings.webhooks;
-        let events = |user_id: &str, sids: &[String]| match webhooks {
-            true => crate::webhooks::events::sessions_revoked(user_id, sids, reason, now),
-            false => Vec::new(),
+        let events = |user_id: &str, sids: &[String]| {
+            if webhooks {
+                crate::webhooks::events::sessions_revoked(user_id, sids, reason, now)
+            } else {
+                Vec::new()
+            }
         };
         let sids = self
             .store
