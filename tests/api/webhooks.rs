@@ -260,3 +260,21 @@ async fn logging_out_reports_each_ended_session() {
     );
     assert!(revoked.iter().any(|d| d.data()["sid"] == claims["sid"]));
 }
+
+#[tokio::test]
+async fn redirects_are_not_followed() {
+    let receiver = Receiver::start().await;
+    let elsewhere = Receiver::start().await;
+    receiver.redirect_to(&elsewhere.url());
+    let server = TestServer::start_with(|c| receiver.configure(c)).await;
+    server.sign_up("ada@example.com").await;
+    receiver
+        .wait_until("two redirected attempts", |d| d.len() >= 2)
+        .await;
+    assert!(elsewhere.deliveries().is_empty() && elsewhere.bad_signatures() == 0);
+    assert_eq!(
+        server.state.store.outbox_stats().await.unwrap().depth,
+        2,
+        "a redirect is a failed attempt: the events stay"
+    );
+}

@@ -48,6 +48,8 @@ struct Inner {
     bad_signatures: AtomicUsize,
     status: AtomicU16,
     delay_ms: AtomicU64,
+    /// When set, deliveries are answered 307 with this `Location`.
+    redirect: Mutex<Option<String>>,
     changed: Notify,
 }
 
@@ -66,6 +68,7 @@ impl Receiver {
             bad_signatures: AtomicUsize::new(0),
             status: AtomicU16::new(204),
             delay_ms: AtomicU64::new(0),
+            redirect: Mutex::new(None),
             changed: Notify::new(),
         });
         let mut receiver = Self {
@@ -122,6 +125,11 @@ impl Receiver {
     /// The status later deliveries get (e.g. 500 to refuse them).
     pub fn answer(&self, status: u16) {
         self.inner.status.store(status, Ordering::SeqCst);
+    }
+
+    /// Answers later deliveries with a 307 to `location`.
+    pub fn redirect_to(&self, location: &str) {
+        *self.inner.redirect.lock().unwrap() = Some(location.to_owned());
     }
 
     /// How long the receiver takes to answer.
@@ -185,7 +193,30 @@ impl Receiver {
 }
 
 /// Checks the signature as a receiver following the spec would.
-async fn receive(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Bytes) -> StatusCode {
+async fn receive(
+    State(inner): State<Arc<Inner>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let redirect = inner.redirect.lock().unwrap().clone();
+    let status = verify_and_record(&inner, &headers, &body, redirect.is_some()).await;
+    match redirect {
+        Some(location) if status.is_success() => (
+            StatusCode::TEMPORARY_REDIRECT,
+            [(axum::http::header::LOCATION, location)],
+        )
+            .into_response(),
+        _ => status.into_response(),
+    }
+}
+
+async fn verify_and_record(
+    inner: &Inner,
+    headers: &HeaderMap,
+    body: &Bytes,
+    redirecting: bool,
+) -> StatusCode {
     let header = |name: &str| {
         headers
             .get(name)
@@ -205,7 +236,7 @@ async fn receive(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Byte
         .decode(SECRET.trim_start_matches("whsec_"))
         .unwrap();
     let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &key);
-    let signed = [id.as_bytes(), b".", timestamp.as_bytes(), b".", &body].concat();
+    let signed = [id.as_bytes(), b".", timestamp.as_bytes(), b".", body].concat();
     let valid = signatures.split(' ').any(|entry| {
         entry
             .strip_prefix("v1,")
@@ -213,7 +244,7 @@ async fn receive(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Byte
             .is_some_and(|sig| ring::hmac::verify(&key, &signed, &sig).is_ok())
     });
     let json = header("content-type") == "application/json";
-    let parsed = serde_json::from_slice::<Value>(&body);
+    let parsed = serde_json::from_slice::<Value>(body);
     let (true, true, true, Ok(body)) = (fresh, valid, json, parsed) else {
         inner.bad_signatures.fetch_add(1, Ordering::SeqCst);
         inner.changed.notify_waiters();
@@ -223,7 +254,11 @@ async fn receive(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Byte
     if delay > 0 {
         tokio::time::sleep(Duration::from_millis(delay)).await;
     }
-    let status = inner.status.load(Ordering::SeqCst);
+    let status = if redirecting {
+        307
+    } else {
+        inner.status.load(Ordering::SeqCst)
+    };
     inner.deliveries.lock().unwrap().push(Delivery {
         id,
         timestamp: timestamp.parse().unwrap_or_default(),
