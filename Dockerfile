@@ -13,6 +13,9 @@ RUN useradd --system --uid 10001 --home-dir /var/lib/signet signet \
 COPY --from=build /src/target/release/signet /usr/local/bin/signet
 USER signet
 WORKDIR /var/lib/signet
+# The image listens on every interface, so Signet cannot guess its public URL:
+# `docker run -e SIGNET_ISSUER=https://auth.example.com …` is required (the
+# server refuses to start without it, naming SIGNET_ISSUER).
 ENV SIGNET_LISTEN=0.0.0.0:8080 \
     SIGNET_DATABASE_URL=sqlite:///var/lib/signet/data/signet.db \
     SIGNET_KEYS_DIR=/var/lib/signet/keys

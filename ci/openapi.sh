@@ -81,12 +81,13 @@ export SIGNET_LOG="warn"
 # hashes slowly and the fuzzer logs in and signs up many times.
 export SIGNET_ARGON2__MEMORY_KIB=4096
 export SIGNET_ARGON2__ITERATIONS=1
-# Rate limits and login back-off off (0 = no limit): from one address, the
-# fuzzer would otherwise meet mostly 429s and test little behind them. (A
-# server without these settings ignores them.)
-export SIGNET_THROTTLE__LOGIN_PER_IP=0 SIGNET_THROTTLE__LOGIN_PER_ACCOUNT=0 \
+# Rate limits and failed-login budgets off (0 = no limit): from one address,
+# the fuzzer would otherwise meet mostly 429s and test little behind them.
+# (The server refuses unknown [throttle] settings: keep these names current.)
+export SIGNET_THROTTLE__LOGIN_PER_IP=0 SIGNET_THROTTLE__FAILURES_PER_ADDRESS=0 \
+    SIGNET_THROTTLE__FAILURES_PER_ACCOUNT=0 \
     SIGNET_THROTTLE__SIGNUP_PER_IP=0 SIGNET_THROTTLE__REFRESH_PER_IP=0 \
-    SIGNET_THROTTLE__FEED_PER_IP=0 SIGNET_THROTTLE__FAILURES_BEFORE_BACKOFF=1000000 \
+    SIGNET_THROTTLE__FEED_PER_IP=0 \
     SIGNET_THROTTLE__RESET_PER_IP=0 SIGNET_THROTTLE__RESET_PER_ACCOUNT=0
 cd "$WORK"
 started=""

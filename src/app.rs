@@ -14,10 +14,12 @@ use crate::auth::clients::Clients;
 use crate::auth::passwords::{HashError, Hasher};
 use crate::auth::recovery::Recovery;
 use crate::auth::throttle::Throttle;
-use crate::config::{Config, ConfigError};
+use crate::config::Config;
 use crate::keys::{KeyError, Keys};
 use crate::store::{self, Store, StoreError};
 use crate::tokens::access::AccessTokens;
+use crate::tokens::claims::CustomClaims;
+use crate::tokens::claims_hook::ClaimsHook;
 use crate::tokens::refresh::RefreshTokens;
 use crate::tokens::revocations::Revocations;
 use crate::tokens::sessions::{SessionSettings, Sessions};
@@ -32,6 +34,8 @@ pub struct Services {
     pub clients: Clients,
     pub throttle: Throttle,
     pub access_tokens: Arc<AccessTokens>,
+    /// Custom claims of every token (stored and from the hook).
+    pub claims: Arc<CustomClaims>,
     /// Shared with `accounts`; kept here for its load figures.
     pub hasher: Arc<Hasher>,
     pub sessions: Sessions,
@@ -52,12 +56,14 @@ pub enum StartError {
     Store(#[from] StoreError),
     #[error("{0}")]
     Keys(#[from] KeyError),
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
     #[error("password hasher: {0}")]
     Hasher(#[from] HashError),
-    #[error("{0}")]
-    Config(#[from] ConfigError),
     #[error("webhook client: {0}")]
     Webhooks(#[from] reqwest::Error),
+    #[error("claims hook: {0}")]
+    ClaimsHook(String),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: std::net::SocketAddr,
@@ -68,6 +74,13 @@ pub enum StartError {
 impl Services {
     /// Opens the store and keys named by `config`, creating them on first start.
     pub async fn start(config: Config) -> Result<AppState, StartError> {
+        config.check_issuer()?;
+        if config.issuer_is_insecure() {
+            tracing::warn!(
+                issuer = %config.issuer(),
+                "the issuer is plain http outside loopback: serve Signet behind https and set SIGNET_ISSUER to that URL"
+            );
+        }
         signet_guard::crypto::install();
         crate::telemetry::install();
         let shutdown = CancellationToken::new();
@@ -84,28 +97,45 @@ impl Services {
             )
             .await?,
         );
-        let access_tokens = Arc::new(AccessTokens::new(issuer.clone(), config.access_ttl));
+        let clock = crate::clock::system();
+        let access_tokens = Arc::new(AccessTokens::new(
+            issuer.clone(),
+            config.access_ttl,
+            clock.clone(),
+        ));
+        let hook = config
+            .claims_hook()
+            .map_err(StartError::ClaimsHook)?
+            .map(ClaimsHook::new)
+            .transpose()
+            .map_err(|e| StartError::ClaimsHook(e.to_string()))?;
+        let claims = Arc::new(CustomClaims::new(store.clone(), hook));
         let sessions = Sessions::new(
             store.clone(),
             revocations.clone(),
             access_tokens.clone(),
             refresh,
+            clock,
             SessionSettings {
                 audience: config.audience.clone(),
                 refresh_ttl: config.refresh_ttl,
+                idle: config.session_idle,
                 grace: config.refresh_grace,
             },
+            claims.clone(),
         );
         let recovery = config.recovery_settings();
         if let Some(webhooks) = config.webhook_settings()? {
             crate::webhooks::Deliverer::new(store.clone(), webhooks)?.spawn(shutdown.clone());
         }
         let services = Arc::new(Services {
-            accounts: Accounts::new(store.clone(), hasher.clone()).with_recovery(recovery),
+            accounts: Accounts::new(store.clone(), hasher.clone(), revocations.clone())
+                .with_recovery(recovery),
             recovery: Recovery::new(store.clone(), hasher.clone(), recovery),
-            clients: Clients::new(store.clone()),
-            throttle: Throttle::new(config.throttle),
+            clients: Clients::new(store.clone(), revocations.clone()),
+            throttle: Throttle::new(config.throttle, store.clone()),
             access_tokens,
+            claims,
             hasher,
             validator: Validator::new(issuer.clone(), config.audience.clone()),
             issuer,
@@ -129,10 +159,13 @@ const KEY_RELOAD_INTERVAL: Duration = Duration::from_secs(1);
 const FEED_FOLLOW_INTERVAL: Duration = Duration::from_millis(500);
 
 /// Background upkeep, which stops once the services are dropped: deleting
-/// ended sessions and expired revocations, and following the store's feed.
+/// ended sessions and expired revocations, reloading keys (and telling the
+/// feed when the published set changed), and following the store's feed.
 fn spawn_upkeep(services: &AppState) {
     every(services, services.config.cleanup_interval, |s| async move {
-        s.throttle.prune();
+        if let Err(error) = s.throttle.prune().await {
+            tracing::warn!(%error, "login budget clean-up failed; will retry");
+        }
         match s.revocations.prune().await {
             Ok(pruned) if pruned != Default::default() => {
                 tracing::debug!(?pruned, "cleaned up expired sessions and revocations");
@@ -149,6 +182,11 @@ fn spawn_upkeep(services: &AppState) {
         });
         if reloaded.await.is_err() {
             tracing::error!("key reload panicked; keeping the current keys");
+        }
+        let ring = s.keys.current();
+        let kids = ring.keys().iter().map(|k| k.kid.as_str());
+        if let Err(error) = s.revocations.keys_published(kids).await {
+            tracing::debug!(%error, "could not put the key change into the feed; will retry");
         }
     });
     every(services, FEED_FOLLOW_INTERVAL, |s| async move {
@@ -189,23 +227,12 @@ pub async fn serve(
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let token = state.shutdown.clone();
-    let signal = async move {
+    let stop = state.shutdown.clone();
+    tokio::spawn(async move {
         shutdown.await;
-        token.cancel();
-    };
-    let stopping = state.shutdown.clone();
-    let grace = state.config.shutdown_timeout;
-    let server = axum::serve(
-        listener,
-        app(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(signal);
-    tokio::select! {
-        result = server => result,
-        () = async { stopping.cancelled().await; tokio::time::sleep(grace).await } => {
-            tracing::warn!("shutdown timeout reached; dropping the requests still in flight");
-            Ok(())
-        }
-    }
+        stop.cancel();
+    });
+    let settings = state.config.server_settings();
+    let stop = state.shutdown.clone();
+    crate::http::server::serve(listener, app(state), settings, stop).await
 }

@@ -16,8 +16,11 @@ use crate::auth::recovery::Recovery;
 use crate::config::Config;
 use crate::keys::SigningAlg;
 use crate::keys::{self, KeyRing, Rotation};
-use crate::store;
+use crate::store::{self, ClaimsOwner, SessionTarget, Store};
+use crate::tokens::claims::{self, CustomClaims};
+use crate::tokens::revocations::Reason;
 use crate::tokens::revocations::Revocations;
+use crate::tokens::sessions::live_sessions;
 
 #[derive(Parser)]
 #[command(name = "signet", version, about = "Token authentication service")]
@@ -49,6 +52,17 @@ pub enum Command {
     /// Work with tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// A user's sessions.
+    #[command(subcommand)]
+    Sessions(SessionsCommand),
+}
+
+#[derive(Subcommand)]
+pub enum SessionsCommand {
+    /// The user's live sessions, one JSON object per line.
+    List { email: String },
+    /// End a session: its refresh token and its access tokens stop working.
+    Revoke { sid: String },
 }
 
 #[derive(Subcommand)]
@@ -67,6 +81,8 @@ pub enum UsersCommand {
     Disable { email: String },
     /// Print a single-use password-reset token for an operator to hand over.
     ResetLink { email: String },
+    /// Replace the custom claims put into the user's tokens (a JSON object).
+    SetClaims { email: String, json: String },
 }
 
 #[derive(Subcommand)]
@@ -83,8 +99,10 @@ pub enum ClientsCommand {
     },
     /// List clients (never their secrets).
     List,
-    /// Remove a client: its credentials stop working at once.
+    /// Remove a client: its credentials and the tokens it was issued stop working at once.
     Remove { client_id: String },
+    /// Replace the custom claims put into the client's tokens (a JSON object).
+    SetClaims { client_id: String, json: String },
 }
 
 #[derive(Subcommand)]
@@ -173,6 +191,12 @@ pub async fn run(config: Config, command: Command) -> Result<(), CliError> {
         }) => add_user(config, &email, password_stdin, &scope).await,
         Command::Users(UsersCommand::Disable { email }) => disable_user(config, &email).await,
         Command::Users(UsersCommand::ResetLink { email }) => reset_link(config, &email).await,
+        Command::Users(UsersCommand::SetClaims { email, json }) => {
+            let store = store::open(&config.database_url, config.pool_settings())
+                .await
+                .map_err(failed)?;
+            set_claims(store, ClaimsTarget::User(&email), &json).await
+        }
         Command::Clients(command) => clients(config, command).await,
         Command::Keys(KeysCommand::List) => list_keys(&config),
         Command::Keys(KeysCommand::Rotate { alg, now, revoke }) => {
@@ -184,6 +208,7 @@ pub async fn run(config: Config, command: Command) -> Result<(), CliError> {
         }
         Command::Keys(KeysCommand::Import { file, now }) => import_key(&config, &file, now),
         Command::Token(TokenCommand::Inspect { token }) => inspect(&config, &token),
+        Command::Sessions(command) => sessions(config, command).await,
     }
 }
 
@@ -235,8 +260,7 @@ async fn add_user(
     let store = store::open(&config.database_url, config.pool_settings())
         .await
         .map_err(failed)?;
-    let hasher = Hasher::new(config.argon2, 1).map_err(failed)?;
-    let accounts = Accounts::new(store, Arc::new(hasher)).with_recovery(config.recovery_settings());
+    let accounts = accounts(&config, store).await?;
     let user = accounts
         .register(email, password, scope)
         .await
@@ -246,11 +270,11 @@ async fn add_user(
     Ok(())
 }
 
-async fn disable_user(config: Config, email: &str) -> Result<(), CliError> {
-    let store = store::open(&config.database_url, config.pool_settings())
-        .await
-        .map_err(failed)?;
-    let hasher = Hasher::new(config.argon2, 1).map_err(failed)?;
+/// The revocation list, for commands that revoke.
+async fn revocations(
+    config: &Config,
+    store: &Arc<dyn Store>,
+) -> Result<Arc<Revocations>, CliError> {
     let revocations = Revocations::new(
         store.clone(),
         config.revocation_settings(),
@@ -258,12 +282,23 @@ async fn disable_user(config: Config, email: &str) -> Result<(), CliError> {
     )
     .await
     .map_err(failed)?;
-    let accounts = Accounts::new(store, Arc::new(hasher));
-    match accounts
-        .disable(email, &revocations)
+    Ok(Arc::new(revocations))
+}
+
+/// Accounts with a single-threaded hasher, as one command needs.
+async fn accounts(config: &Config, store: Arc<dyn Store>) -> Result<Accounts, CliError> {
+    let hasher = Hasher::new(config.argon2, 1).map_err(failed)?;
+    let revocations = revocations(config, &store).await?;
+    Ok(Accounts::new(store, Arc::new(hasher), revocations)
+        .with_recovery(config.recovery_settings()))
+}
+
+async fn disable_user(config: Config, email: &str) -> Result<(), CliError> {
+    let store = store::open(&config.database_url, config.pool_settings())
         .await
-        .map_err(failed)?
-    {
+        .map_err(failed)?;
+    let accounts = accounts(&config, store).await?;
+    match accounts.disable(email).await.map_err(failed)? {
         Some(user) => {
             println!(
                 "{}",
@@ -291,11 +326,55 @@ async fn reset_link(config: Config, email: &str) -> Result<(), CliError> {
     }
 }
 
+/// Whose claims `set-claims` replaces, as named on the command line.
+enum ClaimsTarget<'a> {
+    User(&'a str),
+    Client(&'a str),
+}
+
+/// Checks the claims first (a bad object is bad usage, exit 2), then
+/// replaces them; nothing changes when either step fails.
+async fn set_claims(
+    store: Arc<dyn Store>,
+    target: ClaimsTarget<'_>,
+    json: &str,
+) -> Result<(), CliError> {
+    let valid = claims::parse(json).map_err(|e| CliError::Usage(e.to_string()))?;
+    let (owner_id, missing) = match target {
+        ClaimsTarget::User(email) => {
+            let user = match crate::auth::email::normalize(email) {
+                Some(normal) => store.user_by_email(&normal).await.map_err(failed)?,
+                None => None,
+            };
+            let missing = format!("no user with email {email}");
+            (user.ok_or_else(|| failed(missing.clone()))?.id, missing)
+        }
+        ClaimsTarget::Client(id) => (id.to_owned(), format!("no client with id {id}")),
+    };
+    let owner = match target {
+        ClaimsTarget::User(_) => ClaimsOwner::User(&owner_id),
+        ClaimsTarget::Client(_) => ClaimsOwner::Client(&owner_id),
+    };
+    if !CustomClaims::new(store, None)
+        .set(owner, &valid)
+        .await
+        .map_err(failed)?
+    {
+        return Err(failed(missing));
+    }
+    let claims: serde_json::Value = serde_json::from_str(valid.as_str()).map_err(failed)?;
+    println!(
+        "{}",
+        serde_json::json!({ "id": owner_id, "claims": claims })
+    );
+    Ok(())
+}
+
 async fn clients(config: Config, command: ClientsCommand) -> Result<(), CliError> {
     let store = store::open(&config.database_url, config.pool_settings())
         .await
         .map_err(failed)?;
-    let clients = Clients::new(store);
+    let clients = Clients::new(store.clone(), revocations(&config, &store).await?);
     match command {
         ClientsCommand::Add {
             name,
@@ -329,6 +408,59 @@ async fn clients(config: Config, command: ClientsCommand) -> Result<(), CliError
             if !clients.remove(&client_id).await.map_err(failed)? {
                 return Err(failed(format!("no client with id {client_id}")));
             }
+        }
+        ClientsCommand::SetClaims { client_id, json } => {
+            return set_claims(store, ClaimsTarget::Client(&client_id), &json).await;
+        }
+    }
+    Ok(())
+}
+
+async fn sessions(config: Config, command: SessionsCommand) -> Result<(), CliError> {
+    let store = store::open(&config.database_url, config.pool_settings())
+        .await
+        .map_err(failed)?;
+    match command {
+        SessionsCommand::List { email } => {
+            let user = match crate::auth::email::normalize(&email) {
+                Some(email) => store.user_by_email(&email).await.map_err(failed)?,
+                None => None,
+            }
+            .ok_or_else(|| failed(format!("no user with email {email}")))?;
+            let now = crate::clock::system().now();
+            let live = live_sessions(&*store, &user.id, config.session_idle, now)
+                .await
+                .map_err(failed)?;
+            for session in live {
+                let out = serde_json::json!({
+                    "sid": session.id,
+                    "created_at": time(Some(session.created_at)),
+                    "last_used_at": time(Some(session.last_used_at)),
+                    "expires_at": time(Some(session.expires_at)),
+                    "client_id": session.client_id,
+                    "user_agent": session.user_agent,
+                    "ip": session.ip,
+                });
+                println!("{out}");
+            }
+        }
+        SessionsCommand::Revoke { sid } => {
+            let revocations = Revocations::new(
+                store,
+                config.revocation_settings(),
+                tokio_util::sync::CancellationToken::new(),
+            )
+            .await
+            .map_err(failed)?;
+            let ended = revocations
+                .revoke_sessions(SessionTarget::One(&sid), Reason::Revoked)
+                .await
+                .map_err(failed)?;
+            if ended.is_empty() {
+                return Err(failed(format!("no live session with sid {sid}")));
+            }
+            tracing::info!(target: "signet::audit", event = "session_ended", sid = %sid);
+            println!("{}", serde_json::json!({ "sid": sid, "revoked": true }));
         }
     }
     Ok(())
@@ -484,7 +616,11 @@ fn inspect(config: &Config, token: &str) -> Result<(), CliError> {
     println!("claims: {claims}");
     let ring =
         KeyRing::load(&config.keys_dir, chrono::Utc::now().timestamp(), false).map_err(failed)?;
-    match crate::tokens::access::verify_issued(&config.issuer(), ring.keyset(), token) {
+    match crate::tokens::access::verify_issued::<signet_guard::NoCustomClaims>(
+        &config.issuer(),
+        ring.keyset(),
+        token,
+    ) {
         Ok(_) => {
             println!("verdict: valid");
             Ok(())

@@ -8,15 +8,20 @@ use std::time::Duration;
 
 use figment::Figment;
 use figment::providers::{Env, Format, Toml};
+use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Deserializer};
 
+use crate::auth::accounts::PasswordChangeRevokes;
 pub use crate::auth::passwords::Argon2Config;
 use crate::auth::recovery::RecoverySettings;
 use crate::auth::throttle::ThrottleConfig;
+use crate::http::ClientAddressSettings;
+use crate::http::server::ServerSettings;
 pub use crate::keys::SigningAlg;
 use crate::keys::{JWKS_MAX_AGE_SECS, KeySettings};
 use crate::store::PoolSettings;
-use crate::tokens::revocations::RevocationSettings;
+use crate::tokens::claims_hook::{FailureMode, HookSettings};
+use crate::tokens::revocations::{self, RevocationSettings};
 use crate::webhooks::WebhookSettings;
 
 /// Log line format.
@@ -48,6 +53,11 @@ pub struct Config {
     pub refresh_ttl: Duration,
     #[serde(deserialize_with = "duration")]
     pub refresh_grace: Duration,
+    /// Longest gap between two refreshes of a session.
+    #[serde(deserialize_with = "duration")]
+    pub session_idle: Duration,
+    /// Which sessions a password change ends.
+    pub password_change_revokes: PasswordChangeRevokes,
     pub audience: String,
     /// Scopes advertised in the metadata (`scopes_supported`), space-separated.
     pub scopes: String,
@@ -74,6 +84,15 @@ pub struct Config {
     pub throttle: ThrottleConfig,
     /// Take the client address from `X-Forwarded-For` (behind a trusted proxy only).
     pub trust_forwarded_for: bool,
+    /// Appending proxies in front of Signet; the client address is the
+    /// `X-Forwarded-For` entry this many from the right.
+    pub trusted_proxies: usize,
+    /// Longest time to receive a request head (and to keep an idle
+    /// connection open between requests).
+    #[serde(deserialize_with = "duration")]
+    pub header_read_timeout: Duration,
+    /// Open connections at most; more wait in the listen backlog.
+    pub max_connections: usize,
     /// How long shutdown waits for in-flight requests.
     #[serde(deserialize_with = "duration")]
     pub shutdown_timeout: Duration,
@@ -84,7 +103,7 @@ pub struct Config {
     /// Receiver of the webhook events; without one no events are written.
     pub webhook_url: Option<String>,
     /// Shared secret of the signatures (`whsec_<base64>` or raw).
-    pub webhook_secret: Option<secrecy::SecretString>,
+    pub webhook_secret: Option<SecretString>,
     /// Per delivery attempt.
     #[serde(deserialize_with = "duration")]
     pub webhook_timeout: Duration,
@@ -99,6 +118,11 @@ pub struct Config {
     pub verification_ttl: Duration,
     /// Unverified accounts cannot log in (answered like a wrong password).
     pub require_verified_email: bool,
+    /// The claims hook (CONTRACT §11); off without a URL.
+    pub claims_hook_url: Option<String>,
+    /// Its signing secret, raw or `whsec_<base64>`.
+    pub claims_hook_secret: Option<SecretString>,
+    pub claims_hook_failure: FailureMode,
 }
 
 impl Default for Config {
@@ -113,6 +137,8 @@ impl Default for Config {
             access_ttl: Duration::from_secs(15 * 60),
             refresh_ttl: Duration::from_secs(30 * 86_400),
             refresh_grace: Duration::from_secs(5),
+            session_idle: Duration::from_secs(7 * 86_400),
+            password_change_revokes: PasswordChangeRevokes::Others,
             audience: "signet".into(),
             scopes: String::new(),
             signup: true,
@@ -130,6 +156,7 @@ impl Default for Config {
             revocation_margin: Duration::from_secs(60),
             throttle: ThrottleConfig::default(),
             trust_forwarded_for: false,
+            trusted_proxies: 1,
             shutdown_timeout: Duration::from_secs(30),
             webhook_url: None,
             webhook_secret: None,
@@ -138,6 +165,11 @@ impl Default for Config {
             reset_ttl: Duration::from_secs(30 * 60),
             verification_ttl: Duration::from_secs(86_400),
             require_verified_email: false,
+            header_read_timeout: Duration::from_secs(10),
+            max_connections: 4096,
+            claims_hook_url: None,
+            claims_hook_secret: None,
+            claims_hook_failure: FailureMode::Deny,
         }
     }
 }
@@ -215,6 +247,11 @@ impl Config {
         if self.refresh_ttl < self.access_ttl {
             return invalid("SIGNET_REFRESH_TTL / refresh_ttl must not be shorter than access_ttl");
         }
+        if self.session_idle < self.access_ttl {
+            return invalid(
+                "SIGNET_SESSION_IDLE / session_idle must not be shorter than access_ttl",
+            );
+        }
         if self.audience.trim().is_empty() {
             return invalid("SIGNET_AUDIENCE / audience must not be empty");
         }
@@ -242,6 +279,24 @@ impl Config {
                 "SIGNET_DATABASE_POOL_SIZE and SIGNET_DATABASE_TIMEOUT must be positive",
             );
         }
+        if self.header_read_timeout.is_zero() || self.max_connections == 0 {
+            return invalid(
+                "SIGNET_HEADER_READ_TIMEOUT and SIGNET_MAX_CONNECTIONS must be positive",
+            );
+        }
+        if self.trusted_proxies == 0 {
+            return invalid("SIGNET_TRUSTED_PROXIES / trusted_proxies must be at least 1");
+        }
+        if self.throttle.failure_window_secs == 0 {
+            return invalid(
+                "SIGNET_THROTTLE__FAILURE_WINDOW_SECS / [throttle] failure_window_secs must be positive",
+            );
+        }
+        if !(1..=128).contains(&self.throttle.ipv6_prefix) {
+            return invalid(
+                "SIGNET_THROTTLE__IPV6_PREFIX / [throttle] ipv6_prefix must be between 1 and 128",
+            );
+        }
         if self.max_body_bytes == 0 {
             return invalid("SIGNET_MAX_BODY_BYTES / max_body_bytes must be positive");
         }
@@ -255,6 +310,13 @@ impl Config {
         if self.reset_ttl.is_zero() || self.verification_ttl.is_zero() {
             return invalid("SIGNET_RESET_TTL and SIGNET_VERIFICATION_TTL must be positive");
         }
+        if self.revocation_margin < revocations::MIN_MARGIN {
+            return Err(ConfigError::Invalid(format!(
+                "SIGNET_REVOCATION_MARGIN / revocation_margin must be at least {}s, the \
+                 guard's default clock leeway: a shorter margin lets revoked tokens back in",
+                revocations::MIN_MARGIN.as_secs()
+            )));
+        }
         tracing_subscriber::EnvFilter::try_new(&self.log)
             .map_err(|e| ConfigError::Invalid(format!("SIGNET_LOG / log: {e}")))?;
         argon2::Params::new(
@@ -264,7 +326,17 @@ impl Config {
             None,
         )
         .map_err(|e| ConfigError::Invalid(format!("argon2 parameters: {e}")))?;
+        self.claims_hook().map_err(ConfigError::Invalid)?;
         Ok(self)
+    }
+
+    /// Settings of the claims hook; `None` when there is none.
+    pub fn claims_hook(&self) -> Result<Option<HookSettings>, String> {
+        HookSettings::parse(
+            self.claims_hook_url.as_deref(),
+            self.claims_hook_secret.as_ref().map(|s| s.expose_secret()),
+            self.claims_hook_failure,
+        )
     }
 
     /// The `iss` claim and base of every published URL, without a trailing slash.
@@ -275,9 +347,61 @@ impl Config {
         }
     }
 
+    /// Serving needs an issuer clients can reach: with a wildcard listen
+    /// address the default (`http://0.0.0.0:8080`) is nobody's address, and
+    /// every token and discovery URL would carry it.
+    pub fn check_issuer(&self) -> Result<(), ConfigError> {
+        if self.issuer.is_none() && self.listen.ip().is_unspecified() {
+            return Err(ConfigError::Invalid(format!(
+                "SIGNET_ISSUER / issuer is required when listen ({}) is a wildcard address: \
+                 set it to the URL clients use, e.g. https://auth.example.com",
+                self.listen
+            )));
+        }
+        Ok(())
+    }
+
+    /// Whether the issuer is plain http on a host other than loopback, where
+    /// tokens and passwords would cross the network unencrypted.
+    pub fn issuer_is_insecure(&self) -> bool {
+        let issuer = self.issuer();
+        let Some(rest) = issuer.strip_prefix("http://") else {
+            return false;
+        };
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+        let host = match authority.strip_prefix('[') {
+            Some(v6) => v6.split(']').next().unwrap_or_default(),
+            None => authority
+                .rsplit_once(':')
+                .map_or(authority, |(host, _)| host),
+        };
+        let loopback = host.eq_ignore_ascii_case("localhost")
+            || host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback());
+        !loopback
+    }
+
     /// Sets the issuer explicitly (tests bind port 0 and learn the address late).
     pub fn set_issuer(&mut self, issuer: impl Into<String>) {
         self.issuer = Some(issuer.into());
+    }
+
+    /// Where request handlers find the client address.
+    pub fn client_address(&self) -> ClientAddressSettings {
+        ClientAddressSettings {
+            trust_forwarded_for: self.trust_forwarded_for,
+            trusted_proxies: self.trusted_proxies,
+        }
+    }
+
+    /// Connection limits of the HTTP server.
+    pub fn server_settings(&self) -> ServerSettings {
+        ServerSettings {
+            header_read_timeout: self.header_read_timeout,
+            max_connections: self.max_connections,
+            shutdown_timeout: self.shutdown_timeout,
+        }
     }
 
     /// Connection pool limits of the store.
@@ -302,16 +426,15 @@ impl Config {
     /// Settings of the revocation list.
     pub fn revocation_settings(&self) -> RevocationSettings {
         RevocationSettings {
-            access_ttl: self.access_ttl,
             margin: self.revocation_margin,
             max_waiters: self.max_feed_waiters,
+            key_event_retention: self.access_ttl,
             webhooks: self.recovery_settings().webhooks,
         }
     }
 
     /// The webhook receiver, when one is configured.
     pub fn webhook_settings(&self) -> Result<Option<WebhookSettings>, ConfigError> {
-        use secrecy::ExposeSecret;
         let Some(url) = self.webhook_url.as_deref().filter(|u| !u.trim().is_empty()) else {
             return Ok(None);
         };
@@ -340,7 +463,6 @@ impl Config {
             reset_ttl: self.reset_ttl,
             verification_ttl: self.verification_ttl,
             require_verified_email: self.require_verified_email,
-            access_ttl: self.access_ttl,
         }
     }
 
@@ -408,10 +530,112 @@ mod tests {
     }
 
     #[test]
+    fn a_claims_hook_needs_https_and_a_secret() {
+        let hook = |url: &str, secret: Option<&str>| {
+            let mut figment = Figment::new().merge(("claims_hook_url", url));
+            if let Some(secret) = secret {
+                figment = figment.merge(("claims_hook_secret", secret));
+            }
+            Config::from_figment(figment.merge(("claims_hook_failure", "omit")))
+        };
+        let secret = Some("0123456789abcdef");
+        let error = hook("http://hooks.example/", secret)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("SIGNET_CLAIMS_HOOK_URL"), "{error}");
+        let error = hook("https://hooks.example/", None)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("SIGNET_CLAIMS_HOOK_SECRET"), "{error}");
+        let config = hook("https://hooks.example/", secret).unwrap();
+        assert_eq!(config.claims_hook_failure, FailureMode::Omit);
+        assert!(config.claims_hook().unwrap().is_some());
+        assert!(
+            !format!("{config:?}").contains("0123456789abcdef"),
+            "secret redacted"
+        );
+        let bad_mode = Figment::new().merge(("claims_hook_failure", "ignore"));
+        assert!(Config::from_figment(bad_mode).is_err());
+    }
+
+    #[test]
     fn bad_value_names_the_setting() {
         let figment = Figment::new().merge(("access_ttl", "fifteen"));
         let error = Config::from_figment(figment).unwrap_err().to_string();
         assert!(error.contains("access_ttl: `fifteen`"), "{error}");
+    }
+
+    #[test]
+    fn session_lifecycle_settings() {
+        let config = Config::from_figment(Figment::new()).unwrap();
+        assert_eq!(config.session_idle, Duration::from_secs(7 * 86_400));
+        assert_eq!(
+            config.password_change_revokes,
+            PasswordChangeRevokes::Others
+        );
+        let figment = Figment::new().merge(("password_change_revokes", "all"));
+        let config = Config::from_figment(figment).unwrap();
+        assert_eq!(config.password_change_revokes, PasswordChangeRevokes::All);
+        let figment = Figment::new().merge(("password_change_revokes", "some"));
+        let error = Config::from_figment(figment).unwrap_err().to_string();
+        assert!(error.contains("password_change_revokes"), "{error}");
+        let figment = Figment::new().merge(("session_idle", "1m"));
+        let error = Config::from_figment(figment).unwrap_err().to_string();
+        assert!(error.contains("SIGNET_SESSION_IDLE"), "{error}");
+    }
+
+    #[test]
+    fn a_margin_below_the_guard_leeway_is_refused() {
+        let figment = Figment::new().merge(("revocation_margin", "29s"));
+        let error = Config::from_figment(figment).unwrap_err().to_string();
+        assert!(
+            error.contains("SIGNET_REVOCATION_MARGIN / revocation_margin"),
+            "{error}"
+        );
+        let figment = Figment::new().merge(("revocation_margin", "30s"));
+        assert!(Config::from_figment(figment).is_ok());
+    }
+
+    #[test]
+    fn a_wildcard_listen_needs_an_issuer() {
+        for listen in ["0.0.0.0:8080", "[::]:8080"] {
+            let config = Config::from_figment(Figment::new().merge(("listen", listen))).unwrap();
+            let error = config.check_issuer().unwrap_err().to_string();
+            assert!(error.contains("SIGNET_ISSUER / issuer"), "{error}");
+            let config = Config::from_figment(
+                Figment::new()
+                    .merge(("listen", listen))
+                    .merge(("issuer", "https://auth.example.com")),
+            )
+            .unwrap();
+            assert!(config.check_issuer().is_ok());
+        }
+        assert!(Config::default().check_issuer().is_ok(), "loopback default");
+    }
+
+    #[test]
+    fn plain_http_issuers_are_insecure_outside_loopback() {
+        let with = |issuer: &str| {
+            let mut config = Config::default();
+            config.set_issuer(issuer);
+            config.issuer_is_insecure()
+        };
+        assert!(!Config::default().issuer_is_insecure());
+        for fine in [
+            "https://auth.example.com",
+            "http://localhost:8080",
+            "http://127.0.0.1:8080/",
+            "http://[::1]:8080",
+        ] {
+            assert!(!with(fine), "{fine}");
+        }
+        for insecure in [
+            "http://auth.example.com",
+            "http://10.0.0.5:8080",
+            "http://[2001:db8::1]",
+        ] {
+            assert!(with(insecure), "{insecure}");
+        }
     }
 
     #[test]

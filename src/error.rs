@@ -8,10 +8,11 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use signet_guard::verify::TokenError;
 
-use crate::auth::accounts::{LoginError, RegisterError};
+use crate::auth::accounts::{LoginError, PasswordChangeError, RegisterError};
 use crate::auth::passwords::HashError;
 use crate::store::StoreError;
 use crate::tokens::access::SignError;
+use crate::tokens::claims::ClaimsError;
 use crate::tokens::sessions::SessionError;
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -53,6 +54,7 @@ impl ApiError {
     pub fn oauth(error: &'static str, description: impl Into<String>) -> Self {
         let status = match error {
             "invalid_client" => StatusCode::UNAUTHORIZED,
+            "temporarily_unavailable" => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::BAD_REQUEST,
         };
         Self::OAuth {
@@ -233,12 +235,44 @@ impl From<SessionError> for ApiError {
         match error {
             SessionError::UnknownToken
             | SessionError::Expired
+            | SessionError::Idle
             | SessionError::Revoked
+            | SessionError::CredentialsChanged
             | SessionError::Reused => Self::oauth("invalid_grant", error.to_string()),
             SessionError::ScopeExceeded => Self::oauth("invalid_scope", error.to_string()),
             SessionError::Store(e) => e.into(),
             SessionError::Sign(e) => e.into(),
+            SessionError::Claims(e) => e.into(),
             SessionError::Random => Self::internal(&error),
+        }
+    }
+}
+
+impl From<PasswordChangeError> for ApiError {
+    fn from(error: PasswordChangeError) -> Self {
+        match error {
+            PasswordChangeError::WrongPassword => {
+                Self::problem(StatusCode::FORBIDDEN, "Forbidden", error.to_string())
+            }
+            PasswordChangeError::WeakPassword(_) => {
+                Self::problem(StatusCode::BAD_REQUEST, "Bad Request", error.to_string())
+            }
+            PasswordChangeError::Throttled(throttled) => throttled.into(),
+            PasswordChangeError::Hash(e) => e.into(),
+            PasswordChangeError::Store(e) => e.into(),
+        }
+    }
+}
+
+/// At the token endpoint; `/v1/reauthenticate` maps its own.
+impl From<ClaimsError> for ApiError {
+    fn from(error: ClaimsError) -> Self {
+        match error {
+            ClaimsError::HookUnavailable(_) => Self::oauth(
+                "temporarily_unavailable",
+                "the claims hook did not answer usably; retry shortly",
+            ),
+            ClaimsError::Store(e) => e.into(),
         }
     }
 }
@@ -265,6 +299,19 @@ impl From<LoginError> for ApiError {
             LoginError::InvalidCredentials => Self::oauth("invalid_grant", error.to_string()),
             LoginError::Hash(e) => e.into(),
             LoginError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<crate::auth::login::PasswordLoginError> for ApiError {
+    fn from(error: crate::auth::login::PasswordLoginError) -> Self {
+        use crate::auth::login::PasswordLoginError;
+        match error {
+            PasswordLoginError::UsernameTooLong | PasswordLoginError::PasswordTooLong => {
+                Self::oauth("invalid_request", error.to_string())
+            }
+            PasswordLoginError::Throttled(throttled) => throttled.into(),
+            PasswordLoginError::Login(e) => e.into(),
         }
     }
 }
@@ -302,6 +349,21 @@ impl From<crate::auth::recovery::RecoveryError> for ApiError {
             RecoveryError::Hash(e) => e.into(),
             RecoveryError::Store(e) => e.into(),
             RecoveryError::Random => Self::internal(&error),
+        }
+    }
+}
+
+impl From<crate::tokens::revocations::FeedError> for ApiError {
+    fn from(error: crate::tokens::revocations::FeedError) -> Self {
+        use crate::tokens::revocations::FeedError;
+        match error {
+            FeedError::CursorFromFuture => Self::problem(
+                StatusCode::GONE,
+                "Gone",
+                "this cursor is newer than the feed (restored from a backup?); \
+                 start again without `after`",
+            ),
+            FeedError::Store(e) => e.into(),
         }
     }
 }

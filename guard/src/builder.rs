@@ -6,7 +6,7 @@ use std::time::Duration;
 use crate::fetch::{self, Endpoints, FetchError};
 use crate::guard::{Guard, Inner};
 use crate::jwks::{JwksCache, RefreshPolicy};
-use crate::revocations::{FailMode, Revocations};
+use crate::revocations::{self, FailMode, FeedCredentials, FeedSettings, Revocations};
 use crate::token_cache::TokenCache;
 use crate::verify::{KeySet, Validator};
 
@@ -19,6 +19,9 @@ const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 const FEED_WAIT: Duration = Duration::from_secs(25);
 const MAX_FEED_WAIT: Duration = Duration::from_secs(30);
 const TOKEN_CACHE_CAPACITY: usize = 10_000;
+const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(6 * 3600);
+/// A revoked session is one entry of about 100 bytes: 100 MB at most.
+const REVOCATION_CAPACITY: usize = 1_000_000;
 
 /// Why [`GuardBuilder::build`] failed.
 #[derive(thiserror::Error, Debug)]
@@ -54,6 +57,10 @@ pub struct GuardBuilder {
     fail_mode: FailMode,
     client: Option<reqwest::Client>,
     token_cache_capacity: usize,
+    max_token_lifetime: Duration,
+    revocation_capacity: usize,
+    feed_credentials: Option<FeedCredentials>,
+    allow_insecure_http: bool,
 }
 
 impl GuardBuilder {
@@ -76,6 +83,10 @@ impl GuardBuilder {
             fail_mode: FailMode::default(),
             client: None,
             token_cache_capacity: TOKEN_CACHE_CAPACITY,
+            max_token_lifetime: MAX_TOKEN_LIFETIME,
+            revocation_capacity: REVOCATION_CAPACITY,
+            feed_credentials: None,
+            allow_insecure_http: false,
         }
     }
 
@@ -179,6 +190,45 @@ impl GuardBuilder {
         self
     }
 
+    /// Longest accepted token lifetime, `exp - iat` (default 6 h): a token
+    /// forged with a stolen key cannot outlive the key's withdrawal by more.
+    /// Raise it if Signet's `access_ttl` is longer.
+    pub fn max_token_lifetime(mut self, max: Duration) -> Self {
+        self.max_token_lifetime = max;
+        self
+    }
+
+    /// Most revoked ids held (default 1 000 000, about 100 MB). Beyond it the
+    /// list fails closed for what it cannot hold: every token issued before
+    /// the dropped entry arrived is refused until that entry's `exp`.
+    pub fn max_revocations(mut self, max: usize) -> Self {
+        self.revocation_capacity = max;
+        self
+    }
+
+    /// Credentials of a confidential client with scope `signet:feed`, sent
+    /// as HTTP Basic on feed requests: Signet then exempts this guard from
+    /// its per-address feed budget (guards behind one egress address).
+    pub fn feed_credentials(
+        mut self,
+        client_id: impl Into<String>,
+        secret: impl Into<String>,
+    ) -> Self {
+        self.feed_credentials = Some(FeedCredentials {
+            client_id: client_id.into(),
+            secret: secret.into(),
+        });
+        self
+    }
+
+    /// Accepts `http://` issuer, JWKS and feed URLs for any host. Without
+    /// it plain http is accepted only for loopback (a Signet beside the
+    /// service); anything else must be https.
+    pub fn allow_insecure_http(mut self) -> Self {
+        self.allow_insecure_http = true;
+        self
+    }
+
     /// Discovers the endpoints, loads the JWKS and starts the background
     /// tasks; fails if the keys cannot be loaded. The revocation list is
     /// requested too and awaited up to the fetch timeout (an unreachable feed
@@ -212,8 +262,9 @@ impl GuardBuilder {
     /// and for tests (no network, no runtime needed).
     pub fn build_with_keys(self, keys: KeySet) -> Guard {
         let jwks = Arc::new(JwksCache::fixed(keys));
-        let revocations = Arc::new(Revocations::new(self.fail_mode, false));
-        Guard::from_inner(self.inner(jwks, revocations, Vec::new()))
+        let revocations = Arc::new(self.revocations(self.fail_mode, false));
+        let cache = TokenCache::new(self.token_cache_capacity).map(Arc::new);
+        Guard::from_inner(self.inner(jwks, revocations, cache, Vec::new()))
     }
 
     /// A healthy feed answers at least every `wait` (+ transfer time), so a
@@ -238,9 +289,15 @@ impl GuardBuilder {
         }
     }
 
+    fn revocations(&self, fail_mode: FailMode, follows_feed: bool) -> Revocations {
+        let leeway = i64::try_from(self.leeway.as_secs()).unwrap_or(i64::MAX);
+        Revocations::new(fail_mode, follows_feed, self.revocation_capacity, leeway)
+    }
+
     fn validator(&self) -> Validator {
-        let validator =
-            Validator::new(self.issuer.clone(), self.audience.clone()).leeway(self.leeway);
+        let validator = Validator::new(self.issuer.clone(), self.audience.clone())
+            .leeway(self.leeway)
+            .max_lifetime(self.max_token_lifetime);
         match self.max_token_len {
             Some(max) => validator.max_token_len(max),
             None => validator,
@@ -251,6 +308,7 @@ impl GuardBuilder {
         self,
         jwks: Arc<JwksCache>,
         revocations: Arc<Revocations>,
+        cache: Option<Arc<TokenCache>>,
         tasks: Vec<tokio::task::AbortHandle>,
     ) -> Inner {
         Inner {
@@ -259,7 +317,7 @@ impl GuardBuilder {
             required_scopes: self.required_scopes.into_boxed_slice(),
             jwks,
             revocations,
-            cache: TokenCache::new(self.token_cache_capacity),
+            cache,
             tasks,
         }
     }
@@ -273,6 +331,7 @@ impl GuardBuilder {
             client,
             self.issuer.clone(),
             self.fetch_timeout,
+            self.allow_insecure_http,
             self.jwks_url.clone(),
             self.feed_url.clone(),
         ));
@@ -282,7 +341,7 @@ impl GuardBuilder {
             cooldown: self.cooldown,
         };
         let jwks = Arc::new(JwksCache::remote(Arc::clone(&endpoints), policy));
-        let revocations = Arc::new(Revocations::new(self.effective_fail_mode(), self.feed));
+        let revocations = Arc::new(self.revocations(self.effective_fail_mode(), self.feed));
         let (attempts, _) = tokio::sync::watch::channel(0u64);
         Ok(RemoteParts {
             endpoints,
@@ -305,21 +364,33 @@ struct RemoteParts {
 }
 
 impl RemoteParts {
-    /// Spawns the JWKS refresher (first fetch after `first_refresh`) and the
-    /// feed follower.
+    /// Spawns the JWKS refresher (first fetch after `first_refresh`), the
+    /// feed follower and the key-event refetcher it wakes.
     fn start(self, first_refresh: Duration) -> Guard {
+        let cache = TokenCache::new(self.builder.token_cache_capacity).map(Arc::new);
         let mut tasks =
             vec![tokio::spawn(Arc::clone(&self.jwks).run(first_refresh)).abort_handle()];
         if self.builder.feed {
-            let leeway = i64::try_from(self.builder.leeway.as_secs()).unwrap_or(i64::MAX);
-            let follower = Arc::clone(&self.revocations).follow(
+            let key_events = Arc::new(tokio::sync::Notify::new());
+            let refetcher =
+                Arc::clone(&self.jwks).follow_key_events(Arc::clone(&key_events), cache.clone());
+            tasks.push(tokio::spawn(refetcher).abort_handle());
+            let settings = FeedSettings {
+                wait: self.builder.feed_wait,
+                credentials: self.builder.feed_credentials.clone(),
+            };
+            let follower = revocations::follow(
+                Arc::clone(&self.revocations),
                 Arc::clone(&self.endpoints),
-                self.builder.feed_wait,
-                leeway,
+                settings,
+                key_events,
                 self.attempts,
             );
             tasks.push(tokio::spawn(follower).abort_handle());
         }
-        Guard::from_inner(self.builder.inner(self.jwks, self.revocations, tasks))
+        Guard::from_inner(
+            self.builder
+                .inner(self.jwks, self.revocations, cache, tasks),
+        )
     }
 }

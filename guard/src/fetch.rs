@@ -38,15 +38,59 @@ pub enum FetchError {
     IssuerMismatch { expected: String, found: String },
     #[error("{url} published no usable signing key")]
     NoUsableKey { url: String },
+    #[error(
+        "{url} is not https (plain http is allowed for loopback only, or with `allow_insecure_http`)"
+    )]
+    InsecureUrl { url: String },
+    #[error("{url} redirected to another origin ({to}); not followed")]
+    CrossOriginRedirect { url: String, to: String },
+    #[error(
+        "the metadata names {url}, outside the issuer's origin; configure it explicitly to trust it"
+    )]
+    ForeignEndpoint { url: String },
 }
 
-/// A client for the issuer: rustls with ring, no cookies, bounded connect.
+/// Most same-origin redirects followed in one fetch.
+const MAX_REDIRECTS: usize = 5;
+
+/// A client for the issuer: rustls with ring, no cookies, bounded connect,
+/// redirects followed only within the origin asked.
 pub(crate) fn default_client(connect_timeout: Duration) -> Result<reqwest::Client, reqwest::Error> {
     install_tls_provider();
     reqwest::Client::builder()
         .connect_timeout(connect_timeout)
         .user_agent(concat!("signet-guard/", env!("CARGO_PKG_VERSION")))
+        .redirect(reqwest::redirect::Policy::custom(|attempt| {
+            let same_origin = attempt
+                .previous()
+                .first()
+                .is_some_and(|first| first.origin() == attempt.url().origin());
+            if !same_origin || attempt.previous().len() > MAX_REDIRECTS {
+                attempt.stop()
+            } else {
+                attempt.follow()
+            }
+        }))
         .build()
+}
+
+/// Which URLs the guard fetches: https, or http to a loopback host (a
+/// Signet beside the service), or any http when `allow_http`.
+pub(crate) fn check_scheme(url: &str, allow_http: bool) -> Result<reqwest::Url, FetchError> {
+    let parsed =
+        reqwest::Url::parse(url).map_err(|_| FetchError::InvalidUrl { url: url.into() })?;
+    let host = parsed.host_str().unwrap_or_default();
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    match parsed.scheme() {
+        "https" => Ok(parsed),
+        "http" if loopback || allow_http => Ok(parsed),
+        _ => Err(FetchError::InsecureUrl { url: url.into() }),
+    }
 }
 
 /// rustls needs a process-wide provider; a host's own choice wins.
@@ -82,39 +126,25 @@ pub(crate) async fn read_json<T: DeserializeOwned>(
     })
 }
 
-/// GET `url` expecting 200 and JSON, within `timeout` for the whole exchange.
-pub(crate) async fn get_json<T: DeserializeOwned>(
-    client: &reqwest::Client,
+/// Sends `request` (to `url`), refusing an answer that came from another
+/// origin (a host-supplied client may follow such redirects; the default
+/// client never does).
+pub(crate) async fn send(
     url: &str,
-    timeout: Duration,
-) -> Result<(T, HeaderMap), FetchError> {
-    let fetch = async {
-        let response = client
-            .get(url)
-            .header(reqwest::header::ACCEPT, "application/json")
-            .send()
-            .await
-            .map_err(|source| FetchError::Http {
-                url: url.into(),
-                source,
-            })?;
-        let status = response.status();
-        if status != reqwest::StatusCode::OK {
-            return Err(FetchError::Status {
-                url: url.into(),
-                status: status.as_u16(),
-            });
-        }
-        let headers = response.headers().clone();
-        Ok((read_json(url, response).await?, headers))
-    };
-    match tokio::time::timeout(timeout, fetch).await {
-        Ok(result) => result,
-        Err(_) => Err(FetchError::Timeout {
+    request: reqwest::RequestBuilder,
+) -> Result<reqwest::Response, FetchError> {
+    let response = request.send().await.map_err(|source| FetchError::Http {
+        url: url.into(),
+        source,
+    })?;
+    let asked = reqwest::Url::parse(url).map_err(|_| FetchError::InvalidUrl { url: url.into() })?;
+    if response.url().origin() != asked.origin() {
+        return Err(FetchError::CrossOriginRedirect {
             url: url.into(),
-            after: timeout,
-        }),
+            to: response.url().origin().ascii_serialization(),
+        });
     }
+    Ok(response)
 }
 
 /// `max-age` of a `Cache-Control` header; `None` when absent or when the
@@ -146,6 +176,8 @@ pub(crate) struct Endpoints {
     pub(crate) client: reqwest::Client,
     pub(crate) issuer: String,
     pub(crate) timeout: Duration,
+    /// Plain http to any host (see [`check_scheme`]).
+    allow_http: bool,
     jwks: OnceLock<String>,
     feed: OnceLock<String>,
     /// Single-flight discovery (the key refresher and the feed follower may
@@ -166,6 +198,7 @@ impl Endpoints {
         client: reqwest::Client,
         issuer: String,
         timeout: Duration,
+        allow_http: bool,
         jwks: Option<String>,
         feed: Option<String>,
     ) -> Self {
@@ -173,6 +206,7 @@ impl Endpoints {
             client,
             issuer,
             timeout,
+            allow_http,
             jwks: OnceLock::new(),
             feed: OnceLock::new(),
             discovery: tokio::sync::Mutex::new(()),
@@ -184,6 +218,41 @@ impl Endpoints {
             let _ = endpoints.feed.set(url);
         }
         endpoints
+    }
+
+    /// A request to `url`, if the outbound rules allow it.
+    pub(crate) fn get(&self, url: &str) -> Result<reqwest::RequestBuilder, FetchError> {
+        Ok(self.client.get(check_scheme(url, self.allow_http)?))
+    }
+
+    /// GET `url` expecting 200 and JSON, within the timeout for the whole
+    /// exchange.
+    pub(crate) async fn get_json<T: DeserializeOwned>(
+        &self,
+        url: &str,
+    ) -> Result<(T, HeaderMap), FetchError> {
+        let fetch = async {
+            let request = self
+                .get(url)?
+                .header(reqwest::header::ACCEPT, "application/json");
+            let response = send(url, request).await?;
+            let status = response.status();
+            if status != reqwest::StatusCode::OK {
+                return Err(FetchError::Status {
+                    url: url.into(),
+                    status: status.as_u16(),
+                });
+            }
+            let headers = response.headers().clone();
+            Ok((read_json(url, response).await?, headers))
+        };
+        match tokio::time::timeout(self.timeout, fetch).await {
+            Ok(result) => result,
+            Err(_) => Err(FetchError::Timeout {
+                url: url.into(),
+                after: self.timeout,
+            }),
+        }
     }
 
     fn base(&self) -> &str {
@@ -204,16 +273,28 @@ impl Endpoints {
         Ok(self.feed.get().map_or("", String::as_str))
     }
 
+    /// A discovered URL must share the issuer's origin: metadata that points
+    /// elsewhere would make the guard trust keys (or fetch from hosts) the
+    /// operator never named.
+    fn on_issuer_origin(&self, url: String) -> Result<String, FetchError> {
+        let origin = |u: &str| reqwest::Url::parse(u).ok().map(|u| u.origin());
+        match (origin(&url), origin(&self.issuer)) {
+            (Some(found), Some(issuer)) if found == issuer => Ok(url),
+            _ => Err(FetchError::ForeignEndpoint { url }),
+        }
+    }
+
     /// Reads `{issuer}/.well-known/oauth-authorization-server`. Its `issuer`
-    /// must be ours (RFC 8414 §3.3); a missing `revocation_feed_endpoint`
-    /// means Signet's default path.
+    /// must be ours (RFC 8414 §3.3), and the URLs it names on the issuer's
+    /// origin (unless set on the builder); a missing
+    /// `revocation_feed_endpoint` means Signet's default path.
     async fn discover(&self) -> Result<(), FetchError> {
         let _single_flight = self.discovery.lock().await;
         if self.jwks.get().is_some() && self.feed.get().is_some() {
             return Ok(());
         }
         let url = format!("{}/.well-known/oauth-authorization-server", self.base());
-        let (meta, _): (Metadata, _) = get_json(&self.client, &url, self.timeout).await?;
+        let (meta, _): (Metadata, _) = self.get_json(&url).await?;
         if meta.issuer != self.issuer {
             return Err(FetchError::IssuerMismatch {
                 expected: self.issuer.clone(),
@@ -223,8 +304,12 @@ impl Endpoints {
         let feed = meta
             .revocation_feed_endpoint
             .unwrap_or_else(|| format!("{}/v1/revocations", self.base()));
-        let _ = self.jwks.set(meta.jwks_uri);
-        let _ = self.feed.set(feed);
+        if self.jwks.get().is_none() {
+            let _ = self.jwks.set(self.on_issuer_origin(meta.jwks_uri)?);
+        }
+        if self.feed.get().is_none() {
+            let _ = self.feed.set(self.on_issuer_origin(feed)?);
+        }
         Ok(())
     }
 }
@@ -240,6 +325,37 @@ mod tests {
             h.append(CACHE_CONTROL, HeaderValue::from_static(v));
         }
         h
+    }
+
+    #[test]
+    fn https_or_loopback_http_unless_allowed() {
+        for ok in [
+            "https://signet.example.com/jwks",
+            "http://127.0.0.1:8080/jwks",
+            "http://127.8.9.10/jwks",
+            "http://localhost/jwks",
+            "http://[::1]:8080/jwks",
+        ] {
+            assert!(check_scheme(ok, false).is_ok(), "{ok}");
+        }
+        for refused in [
+            "http://signet.example.com/jwks",
+            "http://10.0.0.1/jwks",
+            "http://[::2]/jwks",
+            "http://localhost.example.com/jwks",
+            "ftp://127.0.0.1/jwks",
+            "file:///etc/passwd",
+        ] {
+            assert!(
+                matches!(
+                    check_scheme(refused, false),
+                    Err(FetchError::InsecureUrl { .. })
+                ),
+                "{refused}"
+            );
+        }
+        assert!(check_scheme("http://signet.example.com/jwks", true).is_ok());
+        assert!(check_scheme("ftp://signet.example.com/", true).is_err());
     }
 
     #[test]

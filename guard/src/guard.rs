@@ -57,6 +57,9 @@ pub struct GuardStatus {
     pub key_count: usize,
     /// Entries in the revocation list.
     pub revocations: usize,
+    /// The list is full: tokens issued before the overflow are refused
+    /// until the entries that did not fit expire (see `max_revocations`).
+    pub revocations_overflowing: bool,
     /// Time since the revocation feed last answered; `None` if it never did.
     pub feed_last_contact: Option<Duration>,
     pub revocations_stale: bool,
@@ -77,7 +80,7 @@ pub(crate) struct Inner {
     pub(crate) realm: String,
     pub(crate) jwks: Arc<JwksCache>,
     pub(crate) revocations: Arc<Revocations>,
-    pub(crate) cache: Option<TokenCache>,
+    pub(crate) cache: Option<Arc<TokenCache>>,
     pub(crate) tasks: Vec<tokio::task::AbortHandle>,
 }
 
@@ -146,27 +149,30 @@ impl Guard {
             .cache
             .as_ref()
             .map(|cache| (cache, token_cache::digest(token)));
+        let keys = inner.jwks.load();
+        let keys = keys.as_deref().ok_or(GuardError::KeysUnavailable)?;
         if let Some((cache, digest)) = &cached
             && let Some(entry) = cache.get(digest, TypeId::of::<C>(), now)
+            && keys.holds(&entry.key)
         {
-            inner.revocations.check(&entry.jti, entry.sid.as_deref())?;
+            inner
+                .revocations
+                .check(&entry.jti, entry.sid.as_deref(), entry.iat)?;
             if let Ok(claims) = Arc::clone(&entry.claims).downcast::<Claims<C>>() {
                 return Ok(claims);
             }
         }
-        let claims = {
-            let keys = inner.jwks.load();
-            let keys = keys.as_deref().ok_or(GuardError::KeysUnavailable)?;
-            inner.validator.validate::<C>(token, keys)?
-        };
+        let (claims, key) = inner.validator.validate_keyed::<C>(token, keys, now)?;
         self.check_scopes(&claims)?;
         inner
             .revocations
-            .check(&claims.jti, claims.sid.as_deref())?;
+            .check(&claims.jti, claims.sid.as_deref(), claims.iat)?;
         let claims = Arc::new(claims);
         if let Some((cache, digest)) = cached {
             let entry = token_cache::Entry {
                 exp: claims.exp,
+                iat: claims.iat,
+                key,
                 jti: claims.jti.as_str().into(),
                 sid: claims.sid.as_deref().map(Into::into),
                 claims: Arc::clone(&claims) as _,
@@ -201,9 +207,10 @@ impl Guard {
             keys_loaded: keys.is_some(),
             key_count: keys.map_or(0, |k| k.len()),
             revocations: self.inner.revocations.len(),
-            feed_last_contact: self.inner.revocations.last_contact(),
+            revocations_overflowing: self.inner.revocations.overflowing(),
+            feed_last_contact: self.inner.revocations.health.last_contact(),
             revocations_stale: self.inner.revocations.is_stale(),
-            cached_tokens: self.inner.cache.as_ref().map_or(0, TokenCache::len),
+            cached_tokens: self.inner.cache.as_deref().map_or(0, TokenCache::len),
         }
     }
 

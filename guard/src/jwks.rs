@@ -1,15 +1,18 @@
 //! The JWKS cache: lock-free reads, background refresh per `max-age`,
-//! single-flight refetch on an unknown `kid` with a cooldown, stale-if-error.
+//! single-flight refetch on an unknown `kid` with a cooldown, a refetch on
+//! every key event of the feed (outside the cooldown), stale-if-error.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwapOption;
+use tokio::sync::Notify;
 
 use crate::backoff::Backoff;
 use crate::fetch::{self, Endpoints, FetchError};
 use crate::jwk::JwkSet;
+use crate::token_cache::TokenCache;
 use crate::verify::KeySet;
 
 /// Refresh interval when the JWKS response has no `max-age`.
@@ -18,6 +21,11 @@ const DEFAULT_MAX_AGE: Duration = Duration::from_secs(300);
 const RETRY_BASE: Duration = Duration::from_secs(1);
 /// Retry cap while no key was ever loaded (every request is a 503 then).
 const RETRY_CAP_UNLOADED: Duration = Duration::from_secs(5);
+/// After a key event, fetches that still show the old set (the instance
+/// that answered has not reloaded its keys yet) are retried this many
+/// times, this far apart.
+const KEY_EVENT_RETRIES: u32 = 3;
+const KEY_EVENT_RETRY_DELAY: Duration = Duration::from_millis(500);
 
 /// When to refetch.
 #[derive(Clone, Copy, Debug)]
@@ -145,8 +153,7 @@ impl JwksCache {
         let endpoints = &remote.endpoints;
         let result = async {
             let url = endpoints.jwks_url().await?;
-            let (set, headers): (JwkSet, _) =
-                fetch::get_json(&endpoints.client, url, endpoints.timeout).await?;
+            let (set, headers): (JwkSet, _) = endpoints.get_json(url).await?;
             let keys = KeySet::from_jwks(&set);
             if keys.is_empty() {
                 return Err(FetchError::NoUsableKey { url: url.into() });
@@ -175,6 +182,40 @@ impl JwksCache {
             tracing::warn!(%error, "JWKS fetch failed; keeping the last good keys");
         } else {
             tracing::warn!(%error, "JWKS fetch failed; no keys loaded yet, tokens are answered 503");
+        }
+    }
+
+    /// Follows the feed's key events: each one (events arriving during a
+    /// fetch are coalesced into one more) refetches the JWKS at once,
+    /// whatever the unknown-kid cooldown, then drops every cached
+    /// verification made with a key that is no longer published.
+    pub(crate) async fn follow_key_events(
+        self: Arc<Self>,
+        events: Arc<Notify>,
+        cache: Option<Arc<TokenCache>>,
+    ) {
+        loop {
+            events.notified().await;
+            for attempt in 0..=KEY_EVENT_RETRIES {
+                if attempt > 0 {
+                    tokio::time::sleep(KEY_EVENT_RETRY_DELAY).await;
+                }
+                let before = self.current();
+                if let Err(error) = self.refresh().await {
+                    self.log_failure(&error);
+                    continue;
+                }
+                let Some(after) = self.current() else {
+                    continue;
+                };
+                if let Some(cache) = &cache {
+                    cache.retain_verified_by(&after);
+                }
+                if before.is_none_or(|before| !before.same_keys(&after)) {
+                    tracing::info!(keys = after.len(), "JWKS refetched on a key event");
+                    break;
+                }
+            }
         }
     }
 

@@ -6,8 +6,9 @@
 //! Rules: an entry is used only while `now < exp` (no leeway: the full
 //! validation decides what leeway allows); only tokens that passed every
 //! check are stored; the revocation list is checked on every hit by the
-//! caller; when a shard is full, expired entries go first, then an arbitrary
-//! one.
+//! caller, and so is the key that verified the entry (a hit whose key has
+//! left the key set is a miss); when a shard is full, expired entries go
+//! first, then an arbitrary one.
 
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
@@ -26,9 +27,14 @@ pub(crate) fn digest(token: &str) -> Digest {
     out
 }
 
+use crate::verify::{KeyId, KeySet};
+
 /// What a hit needs without knowing the claims type.
 pub(crate) struct Entry {
     pub(crate) exp: i64,
+    pub(crate) iat: i64,
+    /// The key that verified the token.
+    pub(crate) key: KeyId,
     pub(crate) jti: Box<str>,
     pub(crate) sid: Option<Box<str>>,
     /// An `Arc<Claims<C>>` for the `C` in the key.
@@ -132,6 +138,17 @@ impl TokenCache {
         shard.insert(key, Arc::new(entry));
     }
 
+    /// Drops every entry verified by a key `keys` no longer holds (after
+    /// a key was withdrawn).
+    pub(crate) fn retain_verified_by(&self, keys: &KeySet) {
+        for shard in &self.shards {
+            shard
+                .write()
+                .unwrap_or_else(PoisonError::into_inner)
+                .retain(|_, e| keys.holds(&e.key));
+        }
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.shards
             .iter()
@@ -147,6 +164,11 @@ mod tests {
     fn entry(exp: i64) -> Entry {
         Entry {
             exp,
+            iat: 0,
+            key: KeyId {
+                kid: "k".into(),
+                thumbprint: "t".into(),
+            },
             jti: "j".into(),
             sid: None,
             claims: Arc::new(()),

@@ -1,15 +1,30 @@
-//! User accounts: registration and password login.
+//! User accounts: registration, password login and password change.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
 
 use super::passwords::{HashError, Hasher, Verdict};
 use super::recovery::{self, RecoverySettings};
+use super::throttle::{AccountKey, AttemptError, Throttle, Throttled};
 use super::{email, policy};
-use crate::store::{NewUser, SessionTarget, Store, StoreError, User};
-use crate::tokens::revocations::Revocations;
-use crate::tokens::sessions::reason;
+use crate::store::{
+    NewUser, PasswordChange as StoredChange, SessionTarget, SessionsToEnd, Store, StoreError, User,
+};
+use crate::tokens::revocations::{Reason, Revocations};
+
+/// Which sessions a password change ends (`password_change_revokes`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum PasswordChangeRevokes {
+    /// Every session but the one the change was made in.
+    #[default]
+    Others,
+    All,
+    None,
+}
 
 /// Registration was refused; each reason is safe to show.
 #[derive(Debug, thiserror::Error)]
@@ -49,18 +64,44 @@ pub enum LoginError {
     Store(#[from] StoreError),
 }
 
+/// A password change was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum PasswordChangeError {
+    #[error("the current password is not correct")]
+    WrongPassword,
+    #[error(transparent)]
+    WeakPassword(#[from] policy::PolicyError),
+    #[error("too many attempts; retry later")]
+    Throttled(Throttled),
+    #[error(transparent)]
+    Hash(#[from] HashError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A request to change a password, made within session `sid`.
+pub struct PasswordChange<'a> {
+    pub user_id: &'a str,
+    pub sid: Option<&'a str>,
+    pub ip: IpAddr,
+    pub current: SecretString,
+    pub new: SecretString,
+}
+
 /// Registers users and checks their passwords.
 pub struct Accounts {
     store: Arc<dyn Store>,
     hasher: Arc<Hasher>,
+    revocations: Arc<Revocations>,
     recovery: RecoverySettings,
 }
 
 impl Accounts {
-    pub fn new(store: Arc<dyn Store>, hasher: Arc<Hasher>) -> Self {
+    pub fn new(store: Arc<dyn Store>, hasher: Arc<Hasher>, revocations: Arc<Revocations>) -> Self {
         Self {
             store,
             hasher,
+            revocations,
             recovery: RecoverySettings::default(),
         }
     }
@@ -129,11 +170,7 @@ impl Accounts {
 
     /// Disables the account and revokes all of its sessions; `None` when no
     /// such user exists.
-    pub async fn disable(
-        &self,
-        raw_email: &str,
-        revocations: &Revocations,
-    ) -> Result<Option<User>, StoreError> {
+    pub async fn disable(&self, raw_email: &str) -> Result<Option<User>, StoreError> {
         let Some(email) = email::normalize(raw_email) else {
             return Ok(None);
         };
@@ -141,8 +178,8 @@ impl Accounts {
             return Ok(None);
         };
         self.store.set_user_disabled(&user.id, true).await?;
-        revocations
-            .revoke_sessions(SessionTarget::AllOfUser(&user.id), reason::USER_DISABLED)
+        self.revocations
+            .revoke_sessions(SessionTarget::AllOfUser(&user.id), Reason::UserDisabled)
             .await?;
         tracing::info!(target: "signet::audit", event = "user_disabled", user = %user.id);
         Ok(Some(user))
@@ -154,6 +191,72 @@ impl Accounts {
         user.email_verified || !self.recovery.require_verified_email
     }
 
+    /// Changes the password after checking the current one (throttled like
+    /// a login, failures included), then ends sessions as `revokes` says.
+    /// The user's credential generation moves on, so a login racing the
+    /// change with the old password cannot leave a session behind.
+    pub async fn change_password(
+        &self,
+        change: PasswordChange<'_>,
+        revokes: PasswordChangeRevokes,
+        throttle: &Throttle,
+    ) -> Result<(), PasswordChangeError> {
+        let Some(user) = self
+            .store
+            .user_by_id(change.user_id)
+            .await?
+            .filter(|user| !user.disabled)
+        else {
+            return Err(PasswordChangeError::WrongPassword);
+        };
+        let attempt = throttle
+            .login(change.ip, AccountKey::of(&user.email))
+            .await
+            .map_err(|error| match error {
+                AttemptError::Throttled(throttled) => PasswordChangeError::Throttled(throttled),
+                AttemptError::Store(error) => PasswordChangeError::Store(error),
+            })?;
+        let stored = Some(user.password_hash.clone());
+        match self.hasher.verify(change.current, stored).await {
+            // The reservation is kept: a wrong password counts as a failure.
+            Ok(Verdict::Mismatch) => {
+                drop(attempt);
+                crate::telemetry::login_failed();
+                tracing::info!(target: "signet::audit", event = "password_change", outcome = "failure", user = %user.id);
+                return Err(PasswordChangeError::WrongPassword);
+            }
+            Ok(Verdict::Match { .. }) => attempt.succeeded().await,
+            Err(error) => {
+                attempt.release().await;
+                return Err(error.into());
+            }
+        }
+        policy::check(change.new.expose_secret())?;
+        let hash = self.hasher.hash(change.new).await?;
+        let end = match revokes {
+            PasswordChangeRevokes::None => SessionsToEnd::None,
+            PasswordChangeRevokes::All => SessionsToEnd::All,
+            PasswordChangeRevokes::Others => match change.sid {
+                Some(sid) => SessionsToEnd::AllBut(sid),
+                None => SessionsToEnd::All,
+            },
+        };
+        let reason = Reason::PasswordChange;
+        let now = chrono::Utc::now().timestamp();
+        let events = recovery::password_events(self.recovery.webhooks, reason.as_str(), now);
+        let change = StoredChange {
+            user_id: &user.id,
+            password_hash: &hash,
+            end,
+            reason: reason.as_str(),
+            now,
+        };
+        let sids = self.store.change_password(change, &events).await?;
+        self.revocations.ended(reason, &sids).await?;
+        tracing::info!(target: "signet::audit", event = "password_change", outcome = "success", user = %user.id, ?revokes);
+        Ok(())
+    }
+
     pub async fn user(&self, id: &str) -> Result<Option<User>, StoreError> {
         self.store.user_by_id(id).await
     }
@@ -163,7 +266,7 @@ impl Accounts {
         let result = match self.hasher.hash(password).await {
             Ok(hash) => self
                 .store
-                .update_password_hash(&user.id, &hash)
+                .update_password_hash(&user.id, &user.password_hash, &hash)
                 .await
                 .map_err(|e| e.to_string()),
             Err(e) => Err(e.to_string()),

@@ -3,6 +3,10 @@
 //! would add cost without adding safety. It is stored as SHA-256 and
 //! compared in constant time; an unknown client id costs the same hash and
 //! comparison as a wrong secret.
+//!
+//! Every access token a client is issued is recorded (`jti`, `exp`) until
+//! it expires, so removing the client revokes them by `jti`: the feed keeps
+//! its `jti`/`sid` entries, and guards need nothing new to refuse them.
 
 use std::sync::Arc;
 
@@ -12,6 +16,8 @@ use subtle::ConstantTimeEq;
 
 use crate::secrets;
 use crate::store::{Client, Store, StoreError};
+use crate::tokens::access::AccessToken;
+use crate::tokens::revocations::Revocations;
 
 /// Why a client could not be authenticated or created.
 #[derive(Debug, thiserror::Error)]
@@ -34,11 +40,12 @@ pub struct CreatedClient {
 /// Registry of confidential clients.
 pub struct Clients {
     store: Arc<dyn Store>,
+    revocations: Arc<Revocations>,
 }
 
 impl Clients {
-    pub fn new(store: Arc<dyn Store>) -> Self {
-        Self { store }
+    pub fn new(store: Arc<dyn Store>, revocations: Arc<Revocations>) -> Self {
+        Self { store, revocations }
     }
 
     /// Registers a client; `audience` is the `aud` of its tokens.
@@ -81,13 +88,35 @@ impl Clients {
         Ok(self.store.clients().await?)
     }
 
-    /// `false` when there was no such client.
-    pub async fn remove(&self, id: &str) -> Result<bool, ClientError> {
-        let removed = self.store.remove_client(id).await?;
-        if removed {
-            tracing::info!(target: "signet::audit", event = "client_removed", client_id = id);
+    /// Records a token minted for `client_id`, before it is handed out;
+    /// `InvalidClient` when the client was removed meanwhile.
+    pub async fn record_issued(
+        &self,
+        client_id: &str,
+        token: &AccessToken,
+    ) -> Result<(), ClientError> {
+        if self
+            .store
+            .record_client_token(client_id, &token.jti, token.exp)
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(ClientError::InvalidClient)
         }
-        Ok(removed)
+    }
+
+    /// Removes the client and revokes the tokens it was issued; `false`
+    /// when there was no such client.
+    pub async fn remove(&self, id: &str) -> Result<bool, ClientError> {
+        let Some(revoked) = self.store.remove_client(id).await? else {
+            return Ok(false);
+        };
+        if revoked > 0 {
+            self.revocations.publish().await?;
+        }
+        tracing::info!(target: "signet::audit", event = "client_removed", client_id = id, tokens_revoked = revoked);
+        Ok(true)
     }
 }
 

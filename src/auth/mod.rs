@@ -3,6 +3,7 @@
 pub mod accounts;
 pub mod clients;
 pub mod email;
+pub mod login;
 pub mod passwords;
 pub mod policy;
 pub mod recovery;

@@ -13,13 +13,11 @@ use super::passwords::{HashError, Hasher};
 use super::{email, policy};
 use crate::secrets;
 use crate::store::{AccountToken, NewEvent, PasswordReset, Store, StoreError, TokenPurpose};
-use crate::tokens::revocations::Revocations;
+use crate::tokens::revocations::{Reason, Revocations};
 use crate::webhooks::{Event, events};
 
 /// Longest token looked up; anything longer is refused unread.
 const MAX_TOKEN_LEN: usize = 128;
-/// Revocation reason of the sessions a reset ends.
-pub const RESET_REASON: &str = "password reset";
 
 /// How recovery and verification behave.
 #[derive(Debug, Clone, Copy)]
@@ -30,8 +28,6 @@ pub struct RecoverySettings {
     pub verification_ttl: Duration,
     /// Unverified accounts cannot log in.
     pub require_verified_email: bool,
-    /// How long the revocation of a reset's sessions must last.
-    pub access_ttl: Duration,
 }
 
 impl Default for RecoverySettings {
@@ -41,7 +37,6 @@ impl Default for RecoverySettings {
             reset_ttl: Duration::from_secs(30 * 60),
             verification_ttl: Duration::from_secs(86_400),
             require_verified_email: false,
-            access_ttl: Duration::from_secs(15 * 60),
         }
     }
 }
@@ -207,7 +202,8 @@ impl Recovery {
     }
 
     /// Sets a new password with a reset token and ends every session of the
-    /// user (revocation list and feed), reporting both as events.
+    /// user (revocation list and feed; the credential generation moves on,
+    /// so no older session refreshes), reporting both as events.
     pub async fn reset_password(
         &self,
         token: &str,
@@ -220,22 +216,21 @@ impl Recovery {
         policy::check(new_password.expose_secret())?;
         let password_hash = self.hasher.hash(new_password).await?;
         let now = chrono::Utc::now().timestamp();
-        let ttl = i64::try_from(self.settings.access_ttl.as_secs()).unwrap_or(i64::MAX);
-        let events = password_events(self.settings.webhooks, RESET_REASON, now);
+        let reason = Reason::PasswordReset;
+        let events = password_events(self.settings.webhooks, reason.as_str(), now);
         let hash = secrets::sha256(token.as_bytes());
         let reset = PasswordReset {
             token_hash: &hash,
             password_hash: &password_hash,
             now,
-            revocation_exp: now.saturating_add(ttl),
-            reason: RESET_REASON,
+            reason: reason.as_str(),
         };
-        let user = self
+        let (user, sids) = self
             .store
             .reset_password(reset, &events)
             .await?
             .ok_or(RecoveryError::InvalidToken)?;
-        revocations.publish().await?;
+        revocations.ended(reason, &sids).await?;
         tracing::info!(target: "signet::audit", event = "password_reset", user = %user);
         Ok(())
     }

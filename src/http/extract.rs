@@ -3,7 +3,7 @@
 use axum::extract::rejection::{FormRejection, JsonRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::{Form, Json};
 use serde::de::DeserializeOwned;
 use signet_guard::verify::{Claims, NoCustomClaims};
@@ -125,30 +125,86 @@ fn invalid_request(description: &str) -> ApiError {
     }
 }
 
-/// The client's address: the peer, or with `trust_forwarded_for` the first
-/// address of `X-Forwarded-For` (set by the trusted proxy in front).
+/// Where the client address comes from; assembled by `Config::client_address`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientAddressSettings {
+    /// Take the address from `X-Forwarded-For` (behind trusted proxies only).
+    pub trust_forwarded_for: bool,
+    /// How many proxies in front of Signet append to `X-Forwarded-For`.
+    pub trusted_proxies: usize,
+}
+
+/// The client's address: the peer, or with `trust_forwarded_for` the
+/// `X-Forwarded-For` entry that the outermost trusted proxy appended.
+/// Appending proxies (nginx, ALB, Envoy) keep whatever the client sent and
+/// add the address they saw on the right, so with N trusted proxies the
+/// client is the N-th entry from the right; everything left of it is
+/// client-written and ignored. A header with fewer entries than that did not
+/// pass all proxies, and the peer is used.
 pub struct ClientIp(pub std::net::IpAddr);
 
 impl FromRequestParts<AppState> for ClientIp {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let forwarded = state
-            .config
+        let settings = state.config.client_address();
+        let forwarded = settings
             .trust_forwarded_for
-            .then(|| parts.headers.get("x-forwarded-for"))
-            .flatten()
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-            .and_then(|ip| ip.trim().parse().ok());
+            .then(|| forwarded_client(&parts.headers, settings.trusted_proxies))
+            .flatten();
         let peer = parts
             .extensions
             .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
             .map(|info| info.0.ip());
-        Ok(Self(
-            forwarded
-                .or(peer)
-                .unwrap_or(std::net::IpAddr::from([0, 0, 0, 0])),
-        ))
+        let ip = forwarded
+            .or(peer)
+            .unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]));
+        Ok(Self(ip.to_canonical()))
+    }
+}
+
+/// The entry `proxies` from the right of all `X-Forwarded-For` lines
+/// (several lines count as one comma-joined list, RFC 9110 §5.3).
+fn forwarded_client(headers: &HeaderMap, proxies: usize) -> Option<std::net::IpAddr> {
+    let mut entries = Vec::new();
+    for value in headers.get_all("x-forwarded-for") {
+        entries.extend(value.to_str().ok()?.split(',').map(str::trim));
+    }
+    let entry = entries.len().checked_sub(proxies).map(|i| entries[i])?;
+    entry.parse().ok().or_else(|| {
+        // Some proxies append `ip:port` or `[v6]:port`.
+        entry
+            .parse::<std::net::SocketAddr>()
+            .ok()
+            .map(|addr| addr.ip())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn xff(lines: &[&str], proxies: usize) -> Option<std::net::IpAddr> {
+        let mut headers = HeaderMap::new();
+        for line in lines {
+            headers.append("x-forwarded-for", line.parse().unwrap());
+        }
+        forwarded_client(&headers, proxies)
+    }
+
+    #[test]
+    fn the_client_is_what_the_trusted_proxy_appended() {
+        let ip = |s: &str| Some(s.parse().unwrap());
+        assert_eq!(xff(&["6.6.6.6, 203.0.113.7"], 1), ip("203.0.113.7"));
+        assert_eq!(xff(&["6.6.6.6", "203.0.113.7"], 1), ip("203.0.113.7"));
+        assert_eq!(
+            xff(&["6.6.6.6, 203.0.113.7, 10.0.0.2"], 2),
+            ip("203.0.113.7")
+        );
+        assert_eq!(xff(&["203.0.113.7:4711"], 1), ip("203.0.113.7"));
+        assert_eq!(xff(&["[2001:db8::1]:4711"], 1), ip("2001:db8::1"));
+        assert_eq!(xff(&["203.0.113.7"], 2), None, "fewer entries than proxies");
+        assert_eq!(xff(&["6.6.6.6, garbage"], 1), None);
+        assert_eq!(xff(&[], 1), None);
     }
 }

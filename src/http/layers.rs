@@ -79,19 +79,19 @@ fn request_span(request: &Request) -> tracing::Span {
         .unwrap_or("-");
     tracing::info_span!(
         "request",
-        request_id = %id,
-        method = %request.method(),
-        path = %request.uri().path(),
+        request_id = %telemetry::untrusted(id),
+        method = %telemetry::untrusted(request.method().as_str()),
+        path = %telemetry::untrusted(request.uri().path()),
     )
 }
 
-/// Counts requests by route template (never the raw path) and status.
+/// Counts requests by route template (never the raw path), method and status.
 async fn record_metrics(request: Request, next: Next) -> Response {
     let route = request
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let method = request.method().to_string();
+    let method = request.method().clone();
     let started = Instant::now();
     let response = next.run(request).await;
     telemetry::http_request(

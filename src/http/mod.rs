@@ -7,17 +7,20 @@ mod extract;
 mod health;
 mod layers;
 mod oauth;
+mod recent;
 mod recovery;
 mod revocations;
+pub mod server;
 mod sessions;
 mod users;
 mod wellknown;
 
 use axum::Router;
 use axum::http::Method;
-use axum::routing::{MethodRouter, get, post};
+use axum::routing::{MethodRouter, delete, get, post};
 
 use crate::app::AppState;
+pub use extract::ClientAddressSettings;
 
 /// One endpoint: the route table is the single list both the router and the
 /// OpenAPI drift test read.
@@ -53,6 +56,23 @@ fn routes() -> Vec<Route> {
             Method::POST,
             "/v1/email/verify",
             post(recovery::verify_email),
+        ),
+        route(Method::GET, "/v1/sessions", get(sessions::list)),
+        route(Method::DELETE, "/v1/sessions", delete(sessions::end_others)),
+        route(
+            Method::DELETE,
+            "/v1/sessions/{sid}",
+            delete(sessions::end_one),
+        ),
+        route(
+            Method::POST,
+            "/v1/password",
+            post(sessions::change_password),
+        ),
+        route(
+            Method::POST,
+            "/v1/reauthenticate",
+            post(recent::reauthenticate),
         ),
         Route {
             long_poll: true,

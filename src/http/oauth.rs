@@ -9,11 +9,15 @@ use serde::{Deserialize, Serialize};
 
 use super::client_auth;
 use super::extract::{ClientIp, OAuthBody};
+use super::sessions::client_seen;
 use crate::app::AppState;
+use crate::auth::login;
 use crate::error::ApiError;
+use crate::store::ClaimsOwner;
 use crate::telemetry;
 use crate::tokens::access::Grant;
-use crate::tokens::sessions::TokenPair;
+use crate::tokens::claims::{GrantKind, Subject};
+use crate::tokens::sessions::{ClientSeen, TokenPair};
 use crate::tokens::{introspection, scope};
 
 /// Parameters of every grant; which are required depends on `grant_type`.
@@ -47,10 +51,10 @@ pub async fn token(
     OAuthBody(request): OAuthBody<TokenRequest>,
 ) -> Result<Response, ApiError> {
     match request.grant_type.as_deref() {
-        Some("password") => password_grant(&state, ip, request).await,
+        Some("password") => password_grant(&state, ip, &headers, request).await,
         Some("refresh_token") => {
             state.throttle.refresh(ip)?;
-            refresh_grant(&state, request).await
+            refresh_grant(&state, client_seen(&headers, ip), request).await
         }
         Some("client_credentials") => client_credentials_grant(&state, &headers, request).await,
         Some(_) => Err(ApiError::oauth(
@@ -64,6 +68,7 @@ pub async fn token(
 async fn password_grant(
     state: &AppState,
     ip: std::net::IpAddr,
+    headers: &HeaderMap,
     request: TokenRequest,
 ) -> Result<Response, ApiError> {
     let (Some(username), Some(password)) = (request.username, request.password) else {
@@ -72,34 +77,27 @@ async fn password_grant(
             "the password grant needs username and password",
         ));
     };
-    let account = username.trim().to_lowercase();
-    state.throttle.login(ip, &account)?;
-    let user = match state.accounts.authenticate(&username, password).await {
-        Ok(user) => {
-            state.throttle.succeeded(&account);
-            tracing::info!(target: "signet::audit", event = "login", outcome = "success", user = %user.id);
-            user
-        }
-        Err(error) => {
-            if matches!(error, crate::auth::accounts::LoginError::InvalidCredentials) {
-                state.throttle.failed(&account);
-                telemetry::login_failed();
-                tracing::info!(target: "signet::audit", event = "login", outcome = "failure", username = %account);
-            }
-            return Err(error.into());
-        }
-    };
+    let user = login::password(&state.accounts, &state.throttle, ip, &username, password).await?;
     let granted = scope::grant(&user.scope, request.scope.as_deref())
         .map_err(|e| ApiError::oauth("invalid_scope", e.to_string()))?;
     let pair = state
         .sessions
-        .start(&state.keys.current(), &user, granted)
+        .start(
+            &state.keys.current(),
+            &user,
+            granted,
+            client_seen(headers, ip),
+        )
         .await?;
     telemetry::token_issued("password");
     Ok(token_response(pair))
 }
 
-async fn refresh_grant(state: &AppState, request: TokenRequest) -> Result<Response, ApiError> {
+async fn refresh_grant(
+    state: &AppState,
+    client: ClientSeen<'_>,
+    request: TokenRequest,
+) -> Result<Response, ApiError> {
     let Some(token) = request.refresh_token else {
         return Err(ApiError::oauth(
             "invalid_request",
@@ -108,7 +106,12 @@ async fn refresh_grant(state: &AppState, request: TokenRequest) -> Result<Respon
     };
     let pair = state
         .sessions
-        .refresh(&state.keys.current(), &token, request.scope.as_deref())
+        .refresh(
+            &state.keys.current(),
+            &token,
+            request.scope.as_deref(),
+            client,
+        )
         .await?;
     telemetry::token_issued("refresh_token");
     Ok(token_response(pair))
@@ -123,18 +126,33 @@ async fn client_credentials_grant(
 ) -> Result<Response, ApiError> {
     let presented = client_auth::presented(headers, request.client_id, request.client_secret)?;
     let client = client_auth::required(state, presented).await?;
+    state.throttle.client_token(&client.id)?;
     let granted = scope::grant(&client.scope, request.scope.as_deref())
         .map_err(|e| ApiError::oauth("invalid_scope", e.to_string()))?;
+    let custom = state
+        .claims
+        .for_token(&Subject {
+            owner: ClaimsOwner::Client(&client.id),
+            sub: &client.id,
+            client_id: &client.id,
+            sid: None,
+            grant: GrantKind::ClientCredentials,
+            scope: &granted,
+        })
+        .await?;
     let grant = Grant {
         sub: client.id.clone(),
         aud: client.audience,
         scope: granted.clone(),
         client_id: client.id,
-        sid: None,
-        not_after: None,
-        email_verified: None,
+        custom,
+        ..Grant::default()
     };
     let access = state.access_tokens.mint(&state.keys.current(), &grant)?;
+    state
+        .clients
+        .record_issued(&grant.client_id, &access)
+        .await?;
     telemetry::token_issued("client_credentials");
     Ok(no_store(Json(TokenResponse {
         access_token: access.token,
@@ -178,12 +196,17 @@ pub async fn introspect(
 }
 
 /// Revokes a refresh token's session or an access token's `jti`. Unknown,
-/// expired and malformed tokens get the same 200 (RFC 7009 §2.2).
+/// expired and malformed tokens get the same 200 (RFC 7009 §2.2), and so do
+/// tokens already revoked, without a write. Throttled per client address
+/// and, for access tokens, per session (or client), since every new entry
+/// grows every guard's revocation set.
 pub async fn revoke(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     OAuthBody(request): OAuthBody<TokenQuery>,
 ) -> Result<Response, ApiError> {
+    state.throttle.revoke(ip)?;
     let token = request.token()?.to_owned();
     // Public clients may revoke without credentials; presented ones must be right.
     if let Some(presented) =
@@ -193,9 +216,13 @@ pub async fn revoke(
     }
     if token.contains('.') {
         if let Some(claims) = introspection::verify_issued(&state, &token) {
+            let sid = claims.sid.as_deref();
+            state
+                .throttle
+                .revoke_in_session(sid.unwrap_or(&claims.client_id))?;
             state
                 .revocations
-                .revoke_token(&claims.jti, claims.exp)
+                .revoke_access(&claims.jti, sid, claims.exp)
                 .await?;
         }
     } else {
@@ -204,7 +231,7 @@ pub async fn revoke(
     Ok(no_store(StatusCode::OK))
 }
 
-fn token_response(pair: TokenPair) -> Response {
+pub(super) fn token_response(pair: TokenPair) -> Response {
     no_store(Json(TokenResponse {
         access_token: pair.access.token,
         token_type: "Bearer",

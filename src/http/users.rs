@@ -61,6 +61,10 @@ pub struct UserInfo {
     scope: String,
     sid: Option<String>,
     email_verified: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    auth_time: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    amr: Option<Vec<String>>,
 }
 
 pub async fn userinfo(
@@ -79,5 +83,7 @@ pub async fn userinfo(
         scope: claims.scope,
         sid: claims.sid,
         email_verified: user.email_verified,
+        auth_time: claims.auth_time,
+        amr: claims.amr,
     }))
 }

@@ -26,6 +26,9 @@ pub struct User {
     pub created_at: i64,
     /// Whether the user proved to own the email (a verification token).
     pub email_verified: bool,
+    /// Bumped when the password changes; sessions issued under an older
+    /// generation are refused.
+    pub credential_generation: i64,
 }
 
 /// What is needed to register a user; the store assigns nothing itself.
@@ -64,6 +67,21 @@ pub struct NewSession {
     pub expires_at: i64,
     /// SHA-256 of the first refresh token (generation 0).
     pub first_token_hash: Vec<u8>,
+    /// The user's credential generation at login.
+    pub credential_generation: i64,
+    pub client: SessionClient,
+    /// `exp` of the first access token.
+    pub access_exp: i64,
+    /// When the user last proved a credential (`auth_time`).
+    pub auth_time: i64,
+}
+
+/// What a session shows of the client that last used it (trimmed and
+/// truncated by the caller; nothing else about the client is stored).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SessionClient {
+    pub user_agent: Option<String>,
+    pub ip: Option<String>,
 }
 
 /// A session as stored.
@@ -82,6 +100,33 @@ pub struct Session {
     pub rotated_ms: i64,
     pub revoked_at: Option<i64>,
     pub revoked_reason: Option<String>,
+    /// Last login or refresh, in seconds: the idle limit counts from here.
+    pub last_used_at: i64,
+    pub user_agent: Option<String>,
+    pub ip: Option<String>,
+    pub credential_generation: i64,
+    /// Latest `exp` of an access token issued for the session (`None`:
+    /// not recorded, so [`Session::access_bound`] falls back to its end).
+    pub access_exp: Option<i64>,
+    /// When the user last proved a credential; refreshing keeps it.
+    pub auth_time: i64,
+}
+
+impl Session {
+    /// No access token of this session expires after this, so a `sid`
+    /// revocation kept until then covers all of them.
+    pub fn access_bound(&self) -> i64 {
+        self.access_exp
+            .unwrap_or(self.expires_at)
+            .min(self.expires_at)
+    }
+}
+
+/// Whose custom claims (a JSON object, as text).
+#[derive(Debug, Clone, Copy)]
+pub enum ClaimsOwner<'a> {
+    User(&'a str),
+    Client(&'a str),
 }
 
 /// Which sessions to revoke.
@@ -89,6 +134,16 @@ pub struct Session {
 pub enum SessionTarget<'a> {
     One(&'a str),
     AllOfUser(&'a str),
+    /// One session, only when it belongs to `user_id`.
+    OneOfUser {
+        sid: &'a str,
+        user_id: &'a str,
+    },
+    /// Every session of `user_id` except `keep`.
+    OthersOfUser {
+        user_id: &'a str,
+        keep: &'a str,
+    },
 }
 
 /// What a revocation entry names.
@@ -96,6 +151,8 @@ pub enum SessionTarget<'a> {
 pub enum RevocationKind {
     Sid,
     Jti,
+    /// The published key set changed; `value` is its fingerprint.
+    Keys,
 }
 
 impl RevocationKind {
@@ -103,6 +160,7 @@ impl RevocationKind {
         match self {
             RevocationKind::Sid => "sid",
             RevocationKind::Jti => "jti",
+            RevocationKind::Keys => "keys",
         }
     }
 }
@@ -123,6 +181,7 @@ impl TryFrom<RevocationRow> for Revocation {
         let kind = match row.kind.as_str() {
             "sid" => RevocationKind::Sid,
             "jti" => RevocationKind::Jti,
+            "keys" => RevocationKind::Keys,
             other => {
                 return Err(StoreError::Internal(
                     format!("unknown revocation kind {other}").into(),
@@ -219,8 +278,6 @@ pub struct PasswordReset<'a> {
     pub token_hash: &'a [u8],
     pub password_hash: &'a str,
     pub now: i64,
-    /// `exp` of the revocation entries of the user's sessions.
-    pub revocation_exp: i64,
     pub reason: &'a str,
 }
 
@@ -242,8 +299,6 @@ pub struct PasswordChange<'a> {
     pub end: SessionsToEnd<'a>,
     pub reason: &'a str,
     pub now: i64,
-    /// `exp` of the revocation entries of the ended sessions.
-    pub revocation_exp: i64,
 }
 
 /// Rows removed by one clean-up pass.
@@ -251,6 +306,34 @@ pub struct PasswordChange<'a> {
 pub struct Pruned {
     pub sessions: u64,
     pub revocations: u64,
+    pub client_tokens: u64,
+}
+
+/// One login attempt to reserve against the failure budgets of
+/// `auth::throttle`, counted in fixed windows of `window_secs`.
+#[derive(Debug, Clone, Copy)]
+pub struct LoginAttempt<'a> {
+    /// SHA-256 of the folded username.
+    pub account: &'a [u8],
+    /// The client's address key.
+    pub source: &'a str,
+    pub now: i64,
+    pub window_secs: i64,
+    /// Attempts per account from this source per window.
+    pub per_source: i64,
+    /// Attempts per account per window from sources not known to it.
+    pub per_account: i64,
+    /// A source is known to the account when it logged in at or after this.
+    pub known_since: i64,
+}
+
+/// The answer to [`Store::reserve_login`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reservation {
+    /// Go ahead; `counted` when the attempt also took from the account budget.
+    Granted { counted: bool },
+    /// A budget is spent until `retry_at`.
+    Refused { retry_at: i64 },
 }
 
 /// Failures every backend reports the same way.
@@ -308,8 +391,9 @@ pub trait Store: Send + Sync + 'static {
     async fn create_user(&self, user: NewUser) -> StoreResult<User>;
     async fn user_by_email(&self, email: &str) -> StoreResult<Option<User>>;
     async fn user_by_id(&self, id: &str) -> StoreResult<Option<User>>;
-    /// Replaces a hash made with outdated argon2 parameters.
-    async fn update_password_hash(&self, user_id: &str, hash: &str) -> StoreResult<()>;
+    /// Replaces a hash made with outdated argon2 parameters, unless the
+    /// password changed meanwhile (the hash is no longer `from`).
+    async fn update_password_hash(&self, user_id: &str, from: &str, to: &str) -> StoreResult<()>;
 
     /// Disables or re-enables a user; `false` when there is no such user.
     async fn set_user_disabled(&self, user_id: &str, disabled: bool) -> StoreResult<bool>;
@@ -317,37 +401,63 @@ pub trait Store: Send + Sync + 'static {
     async fn create_client(&self, client: Client) -> StoreResult<()>;
     async fn client(&self, id: &str) -> StoreResult<Option<Client>>;
     async fn clients(&self) -> StoreResult<Vec<Client>>;
-    /// `false` when there was no such client.
-    async fn remove_client(&self, id: &str) -> StoreResult<bool>;
+    /// Removes a client and lists every access token it was issued (see
+    /// [`Store::record_client_token`]) by `jti` on the revocation list, in
+    /// one transaction. The number of tokens revoked; `None` when there was
+    /// no such client.
+    async fn remove_client(&self, id: &str) -> StoreResult<Option<u64>>;
+    /// Remembers an access token issued to a client until its `exp`;
+    /// `false` when the client no longer exists (removed meanwhile), in
+    /// which case the token must not be handed out.
+    async fn record_client_token(&self, client_id: &str, jti: &str, exp: i64) -> StoreResult<bool>;
 
-    /// Starts a session together with its first refresh token.
-    async fn create_session(&self, session: NewSession) -> StoreResult<()>;
+    /// Starts a session together with its first refresh token; `false` (and
+    /// nothing stored) when the user's credential generation is no longer
+    /// the session's (the password changed during the login).
+    async fn create_session(&self, session: NewSession) -> StoreResult<bool>;
     async fn session(&self, sid: &str) -> StoreResult<Option<Session>>;
+    /// The user's sessions that are neither revoked, nor past `now`, nor
+    /// unused since `idle_before`; most recently used first, at most `limit`.
+    async fn live_sessions(
+        &self,
+        user_id: &str,
+        now: i64,
+        idle_before: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<Session>>;
     /// The session a refresh token belongs to, and the token's generation.
     async fn session_by_refresh(&self, token_hash: &[u8]) -> StoreResult<Option<(Session, i64)>>;
-    /// Atomically moves a live session from generation `from` to `from + 1`
-    /// and records the new token's hash; `false` when another request (or a
-    /// revocation) got there first.
+    /// Atomically moves a live session from generation `from` to `from + 1`,
+    /// records the new token's hash, the client's use and the `exp` of the
+    /// access token about to be issued with it (raising the session's
+    /// `access_exp`); `false` when another request (a revocation, a password
+    /// change) got there first.
     async fn advance_session(
         &self,
         sid: &str,
         from: i64,
         next_hash: &[u8],
         now_ms: i64,
+        client: &SessionClient,
+        access_exp: i64,
     ) -> StoreResult<bool>;
-    /// Revokes live sessions, lists each `sid` (with `exp`) on the
-    /// revocation list and writes the `events` made from the user and the
-    /// sids, in one transaction. Returns the sids revoked.
+    /// Revokes live sessions, lists each `sid` on the revocation list until
+    /// the latest `exp` of its access tokens ([`Session::access_bound`]) and
+    /// writes the `events` made from the user and the sids, in one
+    /// transaction. Returns the sids revoked.
     async fn revoke_sessions(
         &self,
         target: SessionTarget<'_>,
         reason: &str,
         now: i64,
-        exp: i64,
         events: &EventsFor<'_>,
     ) -> StoreResult<Vec<String>>;
     /// Lists an access token's `jti` until `exp`.
     async fn revoke_token(&self, jti: &str, exp: i64) -> StoreResult<()>;
+    /// Puts a key event for the published key set `fingerprint` into the
+    /// feed, kept until `exp`; `false` when it is there already (another
+    /// instance recorded the same change).
+    async fn record_key_change(&self, fingerprint: &str, exp: i64) -> StoreResult<bool>;
     /// Entries after feed position `after` still relevant at `now`, oldest first.
     async fn revocations_after(
         &self,
@@ -361,7 +471,14 @@ pub trait Store: Send + Sync + 'static {
     async fn count_revocations(&self) -> StoreResult<i64>;
     /// Highest feed position ever assigned (0 when none).
     async fn latest_revocation(&self) -> StoreResult<i64>;
-    /// Deletes sessions that ended before `ended` and entries that expired before `horizon`.
+    /// The highest feed position ever allocated (0 when none): pruning does
+    /// not lower it, a database restore does. A cursor above it was never
+    /// issued by this database.
+    async fn feed_high_water(&self) -> StoreResult<i64>;
+    /// The fingerprint of the newest key event, if one is kept.
+    async fn latest_key_change(&self) -> StoreResult<Option<String>>;
+    /// Deletes sessions that ended before `ended`, and entries and client
+    /// tokens that expired before `horizon`.
     async fn prune(&self, ended: i64, horizon: i64) -> StoreResult<Pruned>;
 
     /// [`Store::create_user`] plus an account token and outbox events, in
@@ -381,18 +498,22 @@ pub trait Store: Send + Sync + 'static {
     /// Consumes a live email-verification token and marks its user's email
     /// verified; the user id, or `None` for an unknown, used or expired token.
     async fn verify_email(&self, token_hash: &[u8], now: i64) -> StoreResult<Option<String>>;
-    /// Consumes a live reset token, sets the new password hash, marks the
-    /// email verified (the token went to it), revokes every session of the
-    /// user (listing each `sid`) and writes `events`, in one transaction;
-    /// the user id, or `None` for an unusable token.
+    /// Consumes a live reset token, sets the new password hash, bumps the
+    /// credential generation, marks the email verified (the token went to
+    /// it), revokes every session of the user (listing each `sid`) and
+    /// writes `events`, in one transaction; the user id and the sids
+    /// revoked, or `None` for an unusable token.
     async fn reset_password(
         &self,
         reset: PasswordReset<'_>,
         events: &EventsFor<'_>,
-    ) -> StoreResult<Option<String>>;
+    ) -> StoreResult<Option<(String, Vec<String>)>>;
     /// Sets the user's password hash, ends the sessions `change.end` names
     /// (each `sid` on the revocation list) and writes `events`, in one
-    /// transaction; returns the sids ended. For `POST /v1/password`.
+    /// transaction; returns the sids ended. Unless no session ends, the
+    /// user's credential generation moves on (the kept session with it), so
+    /// a session a racing login creates under the old password is refused.
+    /// For `POST /v1/password`.
     async fn change_password(
         &self,
         change: PasswordChange<'_>,
@@ -414,6 +535,32 @@ pub trait Store: Send + Sync + 'static {
     /// Records a failed attempt and when to try again.
     async fn event_failed(&self, seq: i64, retry_at_ms: i64, error: &str) -> StoreResult<()>;
     async fn outbox_stats(&self) -> StoreResult<OutboxStats>;
+
+    /// Atomically takes one attempt from the source's budget and, unless
+    /// the source is known to the account, from the account's budget; takes
+    /// nothing when either is spent.
+    async fn reserve_login(&self, attempt: &LoginAttempt<'_>) -> StoreResult<Reservation>;
+    /// Gives back a reserved attempt (`counted`: also to the account
+    /// budget). With `succeeded_at` the source's count is cleared and the
+    /// source becomes known to the account.
+    async fn settle_login(
+        &self,
+        account: &[u8],
+        source: &str,
+        counted: bool,
+        succeeded_at: Option<i64>,
+    ) -> StoreResult<()>;
+    /// Deletes counts whose window started at or before `expired` unless
+    /// their source logged in at or after `known_since`.
+    async fn prune_logins(&self, expired: i64, known_since: i64) -> StoreResult<u64>;
+    /// Records a reauthentication of a live session; `false` when it is
+    /// revoked or unknown.
+    async fn set_session_auth_time(&self, sid: &str, auth_time: i64) -> StoreResult<bool>;
+    /// Replaces the custom claims of a user or client; `false` when there
+    /// is no such owner.
+    async fn set_claims(&self, owner: ClaimsOwner<'_>, claims: &str) -> StoreResult<bool>;
+    /// The custom claims of a user or client; `None` when there is no such owner.
+    async fn claims(&self, owner: ClaimsOwner<'_>) -> StoreResult<Option<String>>;
 }
 
 /// Opens the store named by a `sqlite://` or `postgres://` URL and migrates it.

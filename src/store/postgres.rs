@@ -8,9 +8,10 @@ use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 use super::{
-    AccountToken, Client, EventsFor, NewEvent, NewSession, NewUser, OutboxEvent, OutboxStats,
-    PasswordChange, PasswordReset, Pruned, Revocation, RevocationRow, Session, SessionTarget,
-    SessionsToEnd, StoreResult, TokenPurpose, User, sql,
+    AccountToken, ClaimsOwner, Client, EventsFor, LoginAttempt, NewEvent, NewSession, NewUser,
+    OutboxEvent, OutboxStats, PasswordChange, PasswordReset, Pruned, Reservation, Revocation,
+    RevocationRow, Session, SessionClient, SessionTarget, SessionsToEnd, StoreResult, TokenPurpose,
+    User, sql,
 };
 
 /// Serialises transactions that add revocations, so feed positions (an
@@ -20,6 +21,11 @@ const FEED_LOCK: Option<&str> = Some("SELECT pg_advisory_xact_lock(7170216110)")
 /// Instances claiming at once skip each other's rows instead of waiting
 /// for them, and never claim the same event.
 const CLAIM_LOCK: &str = " FOR UPDATE SKIP LOCKED";
+
+/// The identity sequence of `seq` (values of transactions still open, or
+/// rolled back, included: those are not from the future either).
+const FEED_HIGH_WATER: &str = "SELECT COALESCE(pg_sequence_last_value(
+    pg_get_serial_sequence('revocations', 'seq')::regclass), 0)";
 
 /// Connection pool limits, for either backend.
 #[derive(Debug, Clone, Copy)]

@@ -1,16 +1,20 @@
 //! The SQL of every store operation, written once. SQLite and PostgreSQL
 //! accept the same statements here (`$n` parameters, `RETURNING`,
 //! `ON CONFLICT`), so each backend expands [`impl_store!`] over its own pool
-//! type and supplies only its connection set-up and `FEED_LOCK`: a statement
+//! type and supplies only its connection set-up, `FEED_LOCK` (a statement
 //! run inside each transaction that adds revocations, making feed positions
-//! commit in order (a reader never skips an entry that commits late).
+//! commit in order: a reader never skips an entry that commits late) and
+//! `FEED_HIGH_WATER` (the highest feed position ever allocated, which
+//! pruning does not lower and a restore does).
 
-const USER_COLUMNS: &str =
-    "SELECT id, email, password_hash, scope, disabled, created_at, email_verified FROM users";
+const USER_COLUMNS: &str = "SELECT id, email, password_hash, scope, disabled, created_at, \
+     email_verified, credential_generation FROM users";
 const CLIENT_COLUMNS: &str =
     "SELECT id, name, secret_hash, scope, audience, created_at FROM clients";
 const SESSION_COLUMNS: &str = "s.id, s.user_id, s.client_id, s.scope, s.nonce, s.created_at, \
-     s.expires_at, s.generation, s.rotated_ms, s.revoked_at, s.revoked_reason";
+     s.expires_at, s.generation, s.rotated_ms, s.revoked_at, s.revoked_reason, \
+     s.last_used_at, s.user_agent, s.ip, s.credential_generation, s.access_exp, \
+     s.auth_time";
 
 pub(super) fn users_where(condition: &str) -> String {
     format!("{USER_COLUMNS} WHERE {condition}")
@@ -32,11 +36,46 @@ pub(super) fn session_by_refresh() -> String {
     )
 }
 
-pub(super) fn revoke_sessions(column: &str) -> String {
+pub(super) fn live_sessions() -> String {
     format!(
-        "UPDATE sessions SET revoked_at = $1, revoked_reason = $2
-         WHERE {column} = $3 AND id <> $4 AND revoked_at IS NULL RETURNING id, user_id"
+        "SELECT {SESSION_COLUMNS} FROM sessions s
+         WHERE s.user_id = $1 AND s.revoked_at IS NULL AND s.expires_at > $2
+           AND s.last_used_at > $3
+         ORDER BY s.last_used_at DESC, s.id LIMIT $4"
     )
+}
+
+/// The revocation of `target`'s live sessions; binds `$3` and, when the
+/// second value is given, `$4`. Returns each revoked sid with the latest
+/// `exp` of its access tokens.
+pub(super) fn revoke_sessions<'a>(
+    target: super::SessionTarget<'a>,
+) -> (String, &'a str, Option<&'a str>) {
+    use super::SessionTarget;
+    let (condition, first, second) = match target {
+        SessionTarget::One(sid) => ("id = $3", sid, None),
+        SessionTarget::AllOfUser(user_id) => ("user_id = $3", user_id, None),
+        SessionTarget::OneOfUser { sid, user_id } => {
+            ("id = $3 AND user_id = $4", sid, Some(user_id))
+        }
+        SessionTarget::OthersOfUser { user_id, keep } => {
+            ("user_id = $3 AND id <> $4", user_id, Some(keep))
+        }
+    };
+    let sql = format!(
+        "UPDATE sessions SET revoked_at = $1, revoked_reason = $2
+         WHERE {condition} AND revoked_at IS NULL
+         RETURNING id, user_id, COALESCE(access_exp, expires_at)"
+    );
+    (sql, first, second)
+}
+
+/// The table holding `owner`'s custom claims, and its id.
+pub(super) fn claims_table(owner: super::ClaimsOwner<'_>) -> (&'static str, &str) {
+    match owner {
+        super::ClaimsOwner::User(id) => ("users", id),
+        super::ClaimsOwner::Client(id) => ("clients", id),
+    }
 }
 
 pub(super) const INSERT_REVOCATION: &str = "INSERT INTO revocations (kind, value, exp)
@@ -74,54 +113,87 @@ pub(super) fn claim_events(lock: &str) -> String {
     )
 }
 
-/// Revokes the live sessions whose `$column` is `$value` (but not the
-/// session `$except`; `""` spares none) and lists each `sid` until `$exp`,
-/// inside `$tx`; evaluates to the `(sid, user_id)` pairs.
+/// Revokes the live sessions `$target` names and lists each `sid` until
+/// the latest `exp` of its access tokens, inside `$tx`; evaluates to the
+/// `(sid, user_id)` pairs.
 macro_rules! revoke_sessions_in {
-    ($tx:expr, $column:expr, $value:expr, $except:expr, $reason:expr, $now:expr, $exp:expr) => {{
-        let revoked: Vec<(String, String)> =
-            sqlx::query_as(sqlx::AssertSqlSafe(sql::revoke_sessions($column)))
-                .bind($now)
-                .bind($reason)
-                .bind($value)
-                .bind($except)
-                .fetch_all(&mut *$tx)
-                .await?;
+    ($tx:expr, $target:expr, $reason:expr, $now:expr) => {{
+        let (sql, first, second) = sql::revoke_sessions($target);
+        let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind($now)
+            .bind($reason)
+            .bind(first);
+        if let Some(second) = second {
+            query = query.bind(second);
+        }
+        let revoked: Vec<(String, String, i64)> = query.fetch_all(&mut *$tx).await?;
         if !revoked.is_empty() {
             if let Some(lock) = FEED_LOCK {
                 sqlx::query(lock).execute(&mut *$tx).await?;
             }
         }
-        for (sid, _) in &revoked {
+        for (sid, _, exp) in &revoked {
             sqlx::query(sql::INSERT_REVOCATION)
                 .bind("sid")
                 .bind(sid)
-                .bind($exp)
+                .bind(exp)
                 .execute(&mut *$tx)
                 .await?;
         }
         revoked
+            .into_iter()
+            .map(|(sid, user_id, _)| (sid, user_id))
+            .collect::<Vec<(String, String)>>()
     }};
 }
 
-/// Sets the user's password hash, ends the user's sessions but `$except`
-/// (`None`: ends none) and writes the events made from the sids ended, inside
-/// `$tx`; evaluates to those sids.
+/// Sets the user's password hash and ends the sessions `$end` names inside
+/// `$tx`. Ending any moves the user's credential generation on (a kept
+/// session with it), so a session created under the old password meanwhile
+/// is refused too. Writes the events made from the sids ended; evaluates to
+/// those sids.
 macro_rules! set_password_in {
-    ($tx:expr, $user:expr, $hash:expr, $except:expr, $reason:expr, $now:expr, $exp:expr, $events:expr) => {{
-        sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
-            .bind($hash)
-            .bind($user)
-            .execute(&mut *$tx)
-            .await?;
-        let sids: Vec<String> = match $except {
-            Some(except) => revoke_sessions_in!($tx, "user_id", $user, except, $reason, $now, $exp)
+    ($tx:expr, $user:expr, $hash:expr, $end:expr, $reason:expr, $now:expr, $events:expr) => {{
+        let user: &str = $user;
+        let bump = if matches!($end, SessionsToEnd::None) {
+            ""
+        } else {
+            ", credential_generation = credential_generation + 1"
+        };
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE users SET password_hash = $1{bump} WHERE id = $2"
+        )))
+        .bind($hash)
+        .bind(user)
+        .execute(&mut *$tx)
+        .await?;
+        let target = match $end {
+            SessionsToEnd::None => None,
+            SessionsToEnd::All => Some(SessionTarget::AllOfUser(user)),
+            SessionsToEnd::AllBut(keep) => {
+                sqlx::query(
+                    "UPDATE sessions SET credential_generation =
+                     (SELECT credential_generation FROM users WHERE id = $1)
+                     WHERE id = $2 AND user_id = $1",
+                )
+                .bind(user)
+                .bind(keep)
+                .execute(&mut *$tx)
+                .await?;
+                Some(SessionTarget::OthersOfUser {
+                    user_id: user,
+                    keep,
+                })
+            }
+        };
+        let sids: Vec<String> = match target {
+            Some(target) => revoke_sessions_in!($tx, target, $reason, $now)
                 .into_iter()
                 .map(|(sid, _)| sid)
                 .collect(),
             None => Vec::new(),
         };
-        insert_events!($tx, &$events($user, &sids));
+        insert_events!($tx, &$events(user, &sids));
         sids
     }};
 }
@@ -141,6 +213,22 @@ macro_rules! insert_events {
         }
     };
 }
+
+/// Takes one attempt from a budget row, starting the window over when it has
+/// passed; returns no row (and changes nothing) when the budget is spent.
+/// `$3` now, `$4` the latest window start that has passed, `$5` the limit.
+pub(super) const RESERVE_LOGIN: &str = "INSERT INTO login_attempts
+         (account, source, window_start, attempts, succeeded_at) VALUES ($1, $2, $3, 1, NULL)
+     ON CONFLICT (account, source) DO UPDATE SET
+         attempts = CASE WHEN login_attempts.window_start <= $4 THEN 1
+                         ELSE login_attempts.attempts + 1 END,
+         window_start = CASE WHEN login_attempts.window_start <= $4 THEN $3
+                             ELSE login_attempts.window_start END
+     WHERE login_attempts.window_start <= $4 OR login_attempts.attempts < $5
+     RETURNING attempts, succeeded_at";
+
+/// The `source` of the row counting attempts from sources unknown to the account.
+pub(super) const UNKNOWN_SOURCES: &str = "*";
 
 /// Implements [`super::Store`] for a struct with a `pool` field.
 macro_rules! impl_store {
@@ -172,12 +260,20 @@ macro_rules! impl_store {
                     .await?)
             }
 
-            async fn update_password_hash(&self, user_id: &str, hash: &str) -> StoreResult<()> {
-                sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
-                    .bind(hash)
-                    .bind(user_id)
-                    .execute(&self.pool)
-                    .await?;
+            async fn update_password_hash(
+                &self,
+                user_id: &str,
+                from: &str,
+                to: &str,
+            ) -> StoreResult<()> {
+                sqlx::query(
+                    "UPDATE users SET password_hash = $1 WHERE id = $2 AND password_hash = $3",
+                )
+                .bind(to)
+                .bind(user_id)
+                .bind(from)
+                .execute(&self.pool)
+                .await?;
                 Ok(())
             }
 
@@ -221,19 +317,66 @@ macro_rules! impl_store {
                     .await?)
             }
 
-            async fn remove_client(&self, id: &str) -> StoreResult<bool> {
-                let result = sqlx::query("DELETE FROM clients WHERE id = $1")
+            async fn remove_client(&self, id: &str) -> StoreResult<Option<u64>> {
+                let mut tx = self.pool.begin().await?;
+                // Deleted first: the row lock makes a racing issuance wait,
+                // then fail its foreign-key check (client_tokens).
+                let removed = sqlx::query("DELETE FROM clients WHERE id = $1")
                     .bind(id)
-                    .execute(&self.pool)
+                    .execute(&mut *tx)
                     .await?;
-                Ok(result.rows_affected() == 1)
+                if removed.rows_affected() == 0 {
+                    return Ok(None);
+                }
+                if let Some(lock) = FEED_LOCK {
+                    sqlx::query(lock).execute(&mut *tx).await?;
+                }
+                let revoked = sqlx::query(
+                    "INSERT INTO revocations (kind, value, exp)
+                     SELECT 'jti', jti, exp FROM client_tokens WHERE client_id = $1
+                     ON CONFLICT (kind, value) DO NOTHING",
+                )
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query("DELETE FROM client_tokens WHERE client_id = $1")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(Some(revoked.rows_affected()))
             }
 
-            async fn create_session(&self, session: NewSession) -> StoreResult<()> {
+            async fn record_client_token(
+                &self,
+                client_id: &str,
+                jti: &str,
+                exp: i64,
+            ) -> StoreResult<bool> {
+                let recorded = sqlx::query(
+                    "INSERT INTO client_tokens (jti, client_id, exp) VALUES ($1, $2, $3)",
+                )
+                .bind(jti)
+                .bind(client_id)
+                .bind(exp)
+                .execute(&self.pool)
+                .await;
+                match recorded {
+                    Ok(_) => Ok(true),
+                    Err(sqlx::Error::Database(db)) if db.is_foreign_key_violation() => Ok(false),
+                    Err(error) => Err(error.into()),
+                }
+            }
+
+            async fn create_session(&self, session: NewSession) -> StoreResult<bool> {
                 let mut tx = self.pool.begin().await?;
-                sqlx::query(
-                    "INSERT INTO sessions (id, user_id, client_id, scope, nonce, created_at, expires_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                let created = sqlx::query(
+                    "INSERT INTO sessions (id, user_id, client_id, scope, nonce, created_at,
+                         expires_at, last_used_at, user_agent, ip, credential_generation,
+                         access_exp, auth_time)
+                     SELECT $1, $2, $3, $4, $5, $6, $7, $6, $8, $9, $10, $11, $12
+                     WHERE EXISTS (SELECT 1 FROM users
+                                   WHERE id = $2 AND credential_generation = $10)",
                 )
                 .bind(&session.id)
                 .bind(&session.user_id)
@@ -242,8 +385,16 @@ macro_rules! impl_store {
                 .bind(&session.nonce)
                 .bind(session.created_at)
                 .bind(session.expires_at)
+                .bind(&session.client.user_agent)
+                .bind(&session.client.ip)
+                .bind(session.credential_generation)
+                .bind(session.access_exp)
+                .bind(session.auth_time)
                 .execute(&mut *tx)
                 .await?;
+                if created.rows_affected() != 1 {
+                    return Ok(false);
+                }
                 sqlx::query(
                     "INSERT INTO refresh_tokens (token_hash, session_id, generation, issued_at)
                      VALUES ($1, $2, 0, $3)",
@@ -254,13 +405,29 @@ macro_rules! impl_store {
                 .execute(&mut *tx)
                 .await?;
                 tx.commit().await?;
-                Ok(())
+                Ok(true)
             }
 
             async fn session(&self, sid: &str) -> StoreResult<Option<Session>> {
                 Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql::session_by_id()))
                     .bind(sid)
                     .fetch_optional(&self.pool)
+                    .await?)
+            }
+
+            async fn live_sessions(
+                &self,
+                user_id: &str,
+                now: i64,
+                idle_before: i64,
+                limit: u32,
+            ) -> StoreResult<Vec<Session>> {
+                Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql::live_sessions()))
+                    .bind(user_id)
+                    .bind(now)
+                    .bind(idle_before)
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
                     .await?)
             }
 
@@ -287,15 +454,28 @@ macro_rules! impl_store {
                 from: i64,
                 next_hash: &[u8],
                 now_ms: i64,
+                client: &SessionClient,
+                access_exp: i64,
             ) -> StoreResult<bool> {
                 let mut tx = self.pool.begin().await?;
+                // Only ever raised: a token issued under a longer lifetime
+                // stays covered. NULL (not recorded) stays NULL.
                 let moved = sqlx::query(
-                    "UPDATE sessions SET generation = generation + 1, rotated_ms = $1
-                     WHERE id = $2 AND generation = $3 AND revoked_at IS NULL",
+                    "UPDATE sessions SET generation = generation + 1, rotated_ms = $1,
+                         last_used_at = $4, user_agent = $5, ip = $6,
+                         access_exp = CASE WHEN access_exp IS NULL OR access_exp >= $7
+                                           THEN access_exp ELSE $7 END
+                     WHERE id = $2 AND generation = $3 AND revoked_at IS NULL
+                       AND credential_generation =
+                           (SELECT credential_generation FROM users WHERE id = sessions.user_id)",
                 )
                 .bind(now_ms)
                 .bind(sid)
                 .bind(from)
+                .bind(now_ms.div_euclid(1000))
+                .bind(&client.user_agent)
+                .bind(&client.ip)
+                .bind(access_exp)
                 .execute(&mut *tx)
                 .await?;
                 if moved.rows_affected() != 1 {
@@ -320,15 +500,10 @@ macro_rules! impl_store {
                 target: SessionTarget<'_>,
                 reason: &str,
                 now: i64,
-                exp: i64,
-                events: &EventsFor<'_>,
+                        events: &EventsFor<'_>,
             ) -> StoreResult<Vec<String>> {
-                let (column, value) = match target {
-                    SessionTarget::One(sid) => ("id", sid),
-                    SessionTarget::AllOfUser(user_id) => ("user_id", user_id),
-                };
                 let mut tx = self.pool.begin().await?;
-                let revoked = revoke_sessions_in!(tx, column, value, "", reason, now, exp);
+                let revoked = revoke_sessions_in!(tx, target, reason, now);
                 let sids: Vec<String> = revoked.iter().map(|(sid, _)| sid.clone()).collect();
                 if let Some((_, user_id)) = revoked.first() {
                     insert_events!(tx, &events(user_id, &sids));
@@ -350,6 +525,22 @@ macro_rules! impl_store {
                     .await?;
                 tx.commit().await?;
                 Ok(())
+            }
+
+            async fn record_key_change(&self, fingerprint: &str, exp: i64) -> StoreResult<bool> {
+                let mut tx = self.pool.begin().await?;
+                if let Some(lock) = FEED_LOCK {
+                    sqlx::query(lock).execute(&mut *tx).await?;
+                }
+                let inserted = sqlx::query(sql::INSERT_REVOCATION)
+                    .bind("keys")
+                    .bind(fingerprint)
+                    .bind(exp)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                tx.commit().await?;
+                Ok(inserted == 1)
             }
 
             async fn revocations_after(
@@ -394,6 +585,20 @@ macro_rules! impl_store {
                     .await?)
             }
 
+            async fn feed_high_water(&self) -> StoreResult<i64> {
+                Ok(sqlx::query_scalar(FEED_HIGH_WATER)
+                    .fetch_one(&self.pool)
+                    .await?)
+            }
+
+            async fn latest_key_change(&self) -> StoreResult<Option<String>> {
+                Ok(sqlx::query_scalar(
+                    "SELECT value FROM revocations WHERE kind = 'keys' ORDER BY seq DESC LIMIT 1",
+                )
+                .fetch_optional(&self.pool)
+                .await?)
+            }
+
             async fn prune(&self, ended: i64, horizon: i64) -> StoreResult<Pruned> {
                 let sessions = sqlx::query("DELETE FROM sessions WHERE expires_at < $1")
                     .bind(ended)
@@ -405,9 +610,15 @@ macro_rules! impl_store {
                     .execute(&self.pool)
                     .await?
                     .rows_affected();
+                let client_tokens = sqlx::query("DELETE FROM client_tokens WHERE exp < $1")
+                    .bind(horizon)
+                    .execute(&self.pool)
+                    .await?
+                    .rows_affected();
                 Ok(Pruned {
                     sessions,
                     revocations,
+                    client_tokens,
                 })
             }
 
@@ -445,6 +656,7 @@ macro_rules! impl_store {
                     disabled: false,
                     created_at: user.created_at,
                     email_verified: false,
+                    credential_generation: 0,
                 })
             }
 
@@ -467,6 +679,88 @@ macro_rules! impl_store {
                     .execute(&mut *tx)
                     .await?;
                 insert_events!(tx, &events);
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn reserve_login(&self, attempt: &LoginAttempt<'_>) -> StoreResult<Reservation> {
+                let expired = attempt.now.saturating_sub(attempt.window_secs);
+                // The first statement writes, so SQLite takes its write lock
+                // (waiting for others) instead of failing a later upgrade.
+                let mut tx = self.pool.begin().await?;
+                let budgets = [
+                    (attempt.source, attempt.per_source),
+                    (sql::UNKNOWN_SOURCES, attempt.per_account),
+                ];
+                let mut counted = false;
+                for (source, limit) in budgets {
+                    let taken: Option<(i64, Option<i64>)> = sqlx::query_as(sql::RESERVE_LOGIN)
+                        .bind(attempt.account)
+                        .bind(source)
+                        .bind(attempt.now)
+                        .bind(expired)
+                        .bind(limit)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                    let Some((_, succeeded_at)) = taken else {
+                        let started: i64 = sqlx::query_scalar(
+                            "SELECT window_start FROM login_attempts WHERE account = $1 AND source = $2",
+                        )
+                        .bind(attempt.account)
+                        .bind(source)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                        tx.rollback().await?;
+                        return Ok(Reservation::Refused {
+                            retry_at: started.saturating_add(attempt.window_secs),
+                        });
+                    };
+                    if source == sql::UNKNOWN_SOURCES {
+                        counted = true;
+                    } else if succeeded_at.is_some_and(|at| at >= attempt.known_since) {
+                        break;
+                    }
+                }
+                tx.commit().await?;
+                Ok(Reservation::Granted { counted })
+            }
+
+            async fn settle_login(
+                &self,
+                account: &[u8],
+                source: &str,
+                counted: bool,
+                succeeded_at: Option<i64>,
+            ) -> StoreResult<()> {
+                let mut tx = self.pool.begin().await?;
+                match succeeded_at {
+                    Some(at) => sqlx::query(
+                        "INSERT INTO login_attempts
+                             (account, source, window_start, attempts, succeeded_at)
+                             VALUES ($2, $3, $1, 0, $1)
+                         ON CONFLICT (account, source) DO UPDATE SET
+                             attempts = 0, succeeded_at = excluded.succeeded_at",
+                    )
+                    .bind(at),
+                    None => sqlx::query(
+                        "UPDATE login_attempts SET attempts = attempts - 1
+                         WHERE account = $1 AND source = $2 AND attempts > 0",
+                    ),
+                }
+                .bind(account)
+                .bind(source)
+                .execute(&mut *tx)
+                .await?;
+                if counted {
+                    sqlx::query(
+                        "UPDATE login_attempts SET attempts = attempts - 1
+                         WHERE account = $1 AND source = $2 AND attempts > 0",
+                    )
+                    .bind(account)
+                    .bind(sql::UNKNOWN_SOURCES)
+                    .execute(&mut *tx)
+                    .await?;
+                }
                 tx.commit().await?;
                 Ok(())
             }
@@ -504,7 +798,7 @@ macro_rules! impl_store {
                 &self,
                 reset: PasswordReset<'_>,
                 events: &EventsFor<'_>,
-            ) -> StoreResult<Option<String>> {
+            ) -> StoreResult<Option<(String, Vec<String>)>> {
                 let purpose = TokenPurpose::PasswordReset.as_str();
                 let mut tx = self.pool.begin().await?;
                 let user: Option<String> = sqlx::query_scalar(sql::CONSUME_ACCOUNT_TOKEN)
@@ -526,18 +820,17 @@ macro_rules! impl_store {
                     .bind(&user)
                     .execute(&mut *tx)
                     .await?;
-                set_password_in!(
+                let sids = set_password_in!(
                     tx,
                     user.as_str(),
                     reset.password_hash,
-                    Some(""),
+                    SessionsToEnd::All,
                     reset.reason,
                     reset.now,
-                    reset.revocation_exp,
                     events
                 );
                 tx.commit().await?;
-                Ok(Some(user))
+                Ok(Some((user, sids)))
             }
 
             async fn change_password(
@@ -545,20 +838,14 @@ macro_rules! impl_store {
                 change: PasswordChange<'_>,
                 events: &EventsFor<'_>,
             ) -> StoreResult<Vec<String>> {
-                let except = match change.end {
-                    SessionsToEnd::None => None,
-                    SessionsToEnd::All => Some(""),
-                    SessionsToEnd::AllBut(sid) => Some(sid),
-                };
                 let mut tx = self.pool.begin().await?;
                 let sids = set_password_in!(
                     tx,
                     change.user_id,
                     change.password_hash,
-                    except,
+                    change.end,
                     change.reason,
                     change.now,
-                    change.revocation_exp,
                     events
                 );
                 tx.commit().await?;
@@ -621,6 +908,50 @@ macro_rules! impl_store {
                         .fetch_one(&self.pool)
                         .await?;
                 Ok(OutboxStats { depth, oldest })
+            }
+
+            async fn prune_logins(&self, expired: i64, known_since: i64) -> StoreResult<u64> {
+                Ok(sqlx::query(
+                    "DELETE FROM login_attempts
+                     WHERE (window_start <= $1 OR attempts = 0)
+                       AND (succeeded_at IS NULL OR succeeded_at < $2)",
+                )
+                .bind(expired)
+                .bind(known_since)
+                .execute(&self.pool)
+                .await?
+                .rows_affected())
+            }
+
+            async fn set_session_auth_time(&self, sid: &str, auth_time: i64) -> StoreResult<bool> {
+                let result = sqlx::query(
+                    "UPDATE sessions SET auth_time = $1 WHERE id = $2 AND revoked_at IS NULL",
+                )
+                .bind(auth_time)
+                .bind(sid)
+                .execute(&self.pool)
+                .await?;
+                Ok(result.rows_affected() == 1)
+            }
+
+            async fn set_claims(&self, owner: ClaimsOwner<'_>, claims: &str) -> StoreResult<bool> {
+                let (table, id) = sql::claims_table(owner);
+                let sql = format!("UPDATE {table} SET claims = $1 WHERE id = $2");
+                let result = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(claims)
+                    .bind(id)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(result.rows_affected() == 1)
+            }
+
+            async fn claims(&self, owner: ClaimsOwner<'_>) -> StoreResult<Option<String>> {
+                let (table, id) = sql::claims_table(owner);
+                let sql = format!("SELECT claims FROM {table} WHERE id = $1");
+                Ok(sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await?)
             }
         }
     };

@@ -7,9 +7,10 @@ use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 use super::{
-    AccountToken, Client, EventsFor, NewEvent, NewSession, NewUser, OutboxEvent, OutboxStats,
-    PasswordChange, PasswordReset, PoolSettings, Pruned, Revocation, RevocationRow, Session,
-    SessionTarget, SessionsToEnd, StoreError, StoreResult, TokenPurpose, User, sql,
+    AccountToken, ClaimsOwner, Client, EventsFor, LoginAttempt, NewEvent, NewSession, NewUser,
+    OutboxEvent, OutboxStats, PasswordChange, PasswordReset, PoolSettings, Pruned, Reservation,
+    Revocation, RevocationRow, Session, SessionClient, SessionTarget, SessionsToEnd, StoreError,
+    StoreResult, TokenPurpose, User, sql,
 };
 
 /// SQLite serialises writers already: feed positions commit in order.
@@ -17,6 +18,10 @@ const FEED_LOCK: Option<&str> = None;
 
 /// SQLite has one writer: a claim cannot race another.
 const CLAIM_LOCK: &str = "";
+
+/// AUTOINCREMENT keeps the largest `seq` ever used in `sqlite_sequence`.
+const FEED_HIGH_WATER: &str = "SELECT COALESCE(
+    (SELECT seq FROM sqlite_sequence WHERE name = 'revocations'), 0)";
 
 /// SQLite implementation of [`super::Store`].
 #[derive(Clone)]

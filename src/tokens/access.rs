@@ -4,16 +4,20 @@ use std::time::Duration;
 
 use jsonwebtoken::Header;
 use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
 
-use signet_guard::verify::{Claims, KeySet, NoCustomClaims, TokenError, Validator};
+use signet_guard::verify::{Claims, KeySet, TokenError, Validator};
 
+use crate::clock::SharedClock;
 use crate::keys::KeyRing;
+use crate::tokens::claims;
 
 /// Media type of RFC 9068 tokens, in the `typ` header.
 pub const TOKEN_TYPE: &str = "at+jwt";
 
 /// Who and what a token is for.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Grant {
     pub sub: String,
     pub aud: String,
@@ -26,6 +30,12 @@ pub struct Grant {
     pub not_after: Option<i64>,
     /// Whether the user's email is verified; `None` for client credentials.
     pub email_verified: Option<bool>,
+    /// When the user last proved a credential; `None` for client credentials.
+    pub auth_time: Option<i64>,
+    /// RFC 8176 methods of that authentication; empty for client credentials.
+    pub amr: &'static [&'static str],
+    /// Custom claims; reserved names among them are never written.
+    pub custom: Map<String, Value>,
 }
 
 #[derive(Serialize)]
@@ -43,6 +53,29 @@ struct SignedClaims<'a> {
     sid: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     email_verified: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    auth_time: Option<i64>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    amr: &'a [&'a str],
+    #[serde(flatten)]
+    custom: Custom<'a>,
+}
+
+/// Custom claims without any reserved name, whatever reached the grant:
+/// Signet's own claims cannot be duplicated or overridden.
+struct Custom<'a>(&'a Map<String, Value>);
+
+impl Serialize for Custom<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(None)?;
+        for (name, value) in self.0 {
+            if !claims::is_reserved(name) {
+                map.serialize_entry(name, value)?;
+            }
+        }
+        map.end()
+    }
 }
 
 /// A signed access token and its lifetime in seconds.
@@ -62,11 +95,19 @@ pub struct SignError(#[from] jsonwebtoken::errors::Error);
 pub struct AccessTokens {
     issuer: String,
     ttl: Duration,
+    clock: SharedClock,
 }
 
 impl AccessTokens {
-    pub fn new(issuer: String, ttl: Duration) -> Self {
-        Self { issuer, ttl }
+    pub fn new(issuer: String, ttl: Duration, clock: SharedClock) -> Self {
+        Self { issuer, ttl, clock }
+    }
+
+    /// `exp` of a token minted at `now`: the configured lifetime, cut at
+    /// `not_after`. Lets a caller record the `exp` before minting.
+    pub fn expiry(&self, now: i64, not_after: Option<i64>) -> i64 {
+        let ttl = i64::try_from(self.ttl.as_secs()).unwrap_or(i64::MAX);
+        now.saturating_add(ttl).min(not_after.unwrap_or(i64::MAX))
     }
 
     /// Signs a token for `grant` with the ring's active key.
@@ -75,11 +116,8 @@ impl AccessTokens {
         let mut header = Header::new(key.alg);
         header.typ = Some(TOKEN_TYPE.to_owned());
         header.kid = Some(key.kid.clone());
-        let now = chrono::Utc::now().timestamp();
-        let ttl = i64::try_from(self.ttl.as_secs()).unwrap_or(i64::MAX);
-        let exp = now
-            .saturating_add(ttl)
-            .min(grant.not_after.unwrap_or(i64::MAX));
+        let now = self.clock.now();
+        let exp = self.expiry(now, grant.not_after);
         let jti = uuid::Uuid::new_v4().to_string();
         let claims = SignedClaims {
             iss: &self.issuer,
@@ -93,6 +131,9 @@ impl AccessTokens {
             client_id: &grant.client_id,
             sid: grant.sid.as_deref(),
             email_verified: grant.email_verified,
+            auth_time: grant.auth_time,
+            amr: grant.amr,
+            custom: Custom(&grant.custom),
         };
         let token = jsonwebtoken::encode(&header, &claims, key.encoding_key())?;
         Ok(AccessToken {
@@ -126,11 +167,11 @@ pub fn peek(token: &str) -> Option<(serde_json::Value, serde_json::Value)> {
 /// issues tokens for several audiences (users' and each client's), so the
 /// audience a token claims is the one it is checked against; whoever asks
 /// (a resource server introspecting) decides whether it is their own.
-pub fn verify_issued(
+pub fn verify_issued<C: DeserializeOwned>(
     issuer: &str,
     keys: &KeySet,
     token: &str,
-) -> Result<Claims<NoCustomClaims>, TokenError> {
+) -> Result<Claims<C>, TokenError> {
     let audience = peek(token)
         .and_then(|(_, claims)| claimed_audience(&claims))
         .ok_or(TokenError::Malformed)?;

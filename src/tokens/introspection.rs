@@ -2,11 +2,12 @@
 //! Signet over verifying tokens themselves.
 
 use serde::Serialize;
+use serde_json::{Map, Value};
 use signet_guard::verify::{Audience, Claims, NoCustomClaims};
 
 use crate::app::Services;
 use crate::error::ApiError;
-use crate::tokens::access;
+use crate::tokens::{access, claims};
 
 /// The answer: `{"active": false}` exactly, or the token's details.
 #[derive(Debug, Default, Serialize)]
@@ -32,7 +33,17 @@ pub struct Introspection {
     pub token_type: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sid: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auth_time: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub amr: Option<Vec<String>>,
+    /// The token's custom claims, never one of the names above.
+    #[serde(flatten)]
+    pub custom: Map<String, Value>,
 }
+
+/// RFC 7662 members a custom claim must not shadow, besides the reserved ones.
+const INTROSPECTION_MEMBERS: &[&str] = &["active", "token_type", "username"];
 
 /// Introspects either kind of token; they differ in shape, so the hint is
 /// not needed. Store failures are errors; anything else about the token is
@@ -51,7 +62,10 @@ pub fn verify_issued(services: &Services, token: &str) -> Option<Claims<NoCustom
 }
 
 async fn access(services: &Services, token: &str) -> Result<Introspection, ApiError> {
-    let Some(claims) = verify_issued(services, token) else {
+    let keys = services.keys.current();
+    let Ok(claims) =
+        access::verify_issued::<Map<String, Value>>(&services.issuer, keys.keyset(), token)
+    else {
         return Ok(Introspection::default());
     };
     if services
@@ -73,6 +87,15 @@ async fn access(services: &Services, token: &str) -> Result<Introspection, ApiEr
         jti: Some(claims.jti),
         token_type: Some("access_token"),
         sid: claims.sid,
+        auth_time: claims.auth_time,
+        amr: claims.amr,
+        custom: claims
+            .custom
+            .into_iter()
+            .filter(|(name, _)| {
+                !claims::is_reserved(name) && !INTROSPECTION_MEMBERS.contains(&name.as_str())
+            })
+            .collect(),
     })
 }
 
@@ -95,6 +118,7 @@ async fn refresh(services: &Services, token: &str) -> Result<Introspection, ApiE
         aud: Some(Audience::One(services.config.audience.clone())),
         token_type: Some("refresh_token"),
         sid: Some(session.id),
+        auth_time: Some(session.auth_time),
         ..Introspection::default()
     })
 }

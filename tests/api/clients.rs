@@ -339,3 +339,105 @@ async fn a_bearer_header_at_revoke_is_not_client_authentication() {
     .await;
     assert_eq!(status, 200);
 }
+
+/// A client_credentials token of `auth`'s client.
+async fn service_token(server: &TestServer, auth: &str) -> String {
+    let grant = [("grant_type", "client_credentials")];
+    let (status, _, body) = post(server, "/oauth2/token", Some(auth), &grant).await;
+    assert_eq!(status, 200, "{body}");
+    body["access_token"].as_str().unwrap().to_owned()
+}
+
+/// Status and `WWW-Authenticate` of a bearer request to `path`.
+async fn bearer_status(
+    server: &TestServer,
+    method: &str,
+    path: &str,
+    token: &str,
+) -> (u16, String) {
+    let request = match method {
+        "GET" => client().get(server.url(path)),
+        _ => client().post(server.url(path)),
+    };
+    let response = request.bearer_auth(token).send().await.unwrap();
+    let challenge = response
+        .headers()
+        .get("www-authenticate")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    (response.status().as_u16(), challenge)
+}
+
+#[tokio::test]
+async fn removing_a_client_revokes_the_tokens_it_was_issued() {
+    let server = TestServer::start().await;
+    // The server's own audience, so its bearer endpoints take the token.
+    let (id, secret) = add_client(&server, "", "signet").await;
+    let (asker, asker_secret) = add_client(&server, "", "api").await;
+    let asker = basic(&asker, &asker_secret);
+    let auth = basic(&id, &secret);
+    let first = service_token(&server, &auth).await;
+    let second = service_token(&server, &auth).await;
+    let kept = service_token(&server, &asker).await;
+    assert_eq!(introspect(&server, &asker, &first).await["active"], true);
+    let (_, cursor) = feed_entries(&server).await;
+
+    assert!(server.state.clients.remove(&id).await.unwrap());
+
+    let inactive = json!({ "active": false });
+    for token in [&first, &second] {
+        assert_eq!(introspect(&server, &asker, token).await, inactive);
+    }
+    let (status, challenge) = bearer_status(&server, "GET", "/v1/userinfo", &first).await;
+    assert_eq!(status, 401);
+    assert!(challenge.contains("revoked"), "{challenge}");
+    let (status, _) = bearer_status(&server, "POST", "/v1/logout", &second).await;
+    assert_eq!(
+        status, 401,
+        "a bearer endpoint refuses the removed client's token"
+    );
+    assert_eq!(
+        introspect(&server, &asker, &kept).await["active"],
+        true,
+        "other clients keep theirs"
+    );
+
+    // Guards learn it through the feed, by `jti`, until each token's `exp`.
+    let (entries, after) = feed_entries(&server).await;
+    assert_ne!(after, cursor);
+    let mut listed: Vec<(String, i64)> = entries
+        .iter()
+        .map(|e| {
+            (
+                e["jti"].as_str().unwrap().to_owned(),
+                e["exp"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    listed.sort();
+    let mut expected: Vec<(String, i64)> = [&first, &second]
+        .iter()
+        .map(|t| {
+            let (_, claims) = decode_parts(t);
+            (
+                claims["jti"].as_str().unwrap().to_owned(),
+                claims["exp"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    expected.sort();
+    assert_eq!(listed, expected);
+}
+
+async fn feed_entries(server: &TestServer) -> (Vec<Value>, String) {
+    let page: Value = client()
+        .get(server.url("/v1/revocations"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let entries = page["entries"].as_array().unwrap().clone();
+    (entries, page["cursor"].as_str().unwrap().to_owned())
+}

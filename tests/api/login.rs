@@ -193,3 +193,43 @@ async fn concurrent_logins_respect_the_hashing_bound() {
     let peak = server.state.hasher.peak_concurrency();
     assert!((1..=2).contains(&peak), "peak {peak}");
 }
+
+#[tokio::test]
+async fn over_long_credentials_are_refused_before_any_throttle() {
+    let server = TestServer::start_with(|c| c.throttle.login_per_ip = 2).await;
+    server.sign_up("ada@example.com").await;
+    let long_username = format!("{}@example.com", "a".repeat(243));
+    assert_eq!(long_username.len(), 255);
+    let huge_username = "b".repeat(900_000);
+    let long_password = "p".repeat(1025);
+    let cases = [
+        (long_username.as_str(), PASSWORD, "254 bytes"),
+        (huge_username.as_str(), PASSWORD, "254 bytes"),
+        ("ada@example.com", long_password.as_str(), "1024 bytes"),
+    ];
+    for _ in 0..3 {
+        for (username, password, limit) in cases {
+            let (status, body) = server.login(username, password).await;
+            assert_eq!(status, 400);
+            assert_eq!(body["error"], "invalid_request", "{body}");
+            let description = body["error_description"].as_str().unwrap();
+            assert!(description.contains(limit), "{description}");
+        }
+    }
+    for _ in 0..2 {
+        let (status, body) = server.login("ada@example.com", PASSWORD).await;
+        assert_eq!(
+            status, 200,
+            "the refusals spent none of the address's budget: {body}"
+        );
+    }
+    // The longest inputs allowed pass the length checks and reach the
+    // (now spent) address budget.
+    let (status, body) = server
+        .login(
+            &format!("{}@example.com", "a".repeat(242)),
+            &"é".repeat(256),
+        )
+        .await;
+    assert_eq!((status, body["error"].as_str()), (429, None), "{body}");
+}

@@ -7,14 +7,18 @@ mod pg;
 #[path = "../common/webhooks.rs"]
 mod receiver;
 
+mod account_sessions;
+mod claims;
 mod clients;
 mod feed;
 mod independent;
 mod limits;
 mod login;
 mod openapi;
+mod recent;
 mod recovery;
 mod restart;
+mod revoke;
 mod sessions;
 mod userinfo;
 mod users;

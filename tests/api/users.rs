@@ -29,6 +29,33 @@ async fn taken_email_is_a_conflict_whatever_its_case() {
     assert_problem(response, 409).await;
 }
 
+#[tokio::test]
+async fn look_alike_emails_are_the_same_account() {
+    let server = TestServer::start().await;
+    server.sign_up("ada@example.com").await;
+    server.sign_up("fionn@example.com").await;
+    // Fullwidth letters and the "fi" ligature look the same as plain ASCII.
+    for look_alike in [
+        "\u{ff41}\u{ff44}\u{ff41}@example.com",
+        "\u{ff21}DA@\u{ff45}xample.com",
+        "\u{fb01}onn@example.com",
+    ] {
+        let response = client()
+            .post(server.url("/v1/users"))
+            .json(&json!({ "email": look_alike, "password": "another long password" }))
+            .send()
+            .await
+            .unwrap();
+        assert_problem(response, 409).await;
+    }
+    let (status, body) = server
+        .login("\u{ff41}\u{ff44}\u{ff41}@\u{ff45}xample.com", PASSWORD)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = server.login("\u{fb01}onn@example.com", PASSWORD).await;
+    assert_eq!(status, 200, "{body}");
+}
+
 async fn refused(server: &TestServer, email: &str, password: &str) -> serde_json::Value {
     let response = client()
         .post(server.url("/v1/users"))

@@ -7,6 +7,8 @@ mod process;
 #[path = "../common/webhooks.rs"]
 mod receiver;
 
+mod claims;
+
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
@@ -215,6 +217,77 @@ fn bad_settings_and_usage_have_their_exit_codes() {
 
     let output = signet(dir.path()).arg("frobnicate").output().unwrap();
     assert_eq!(output.status.code(), Some(2));
+}
+
+/// A guard accepts a token until `exp` plus its leeway; entries pruned
+/// sooner would let revoked tokens back in, so such a margin never starts.
+#[test]
+fn a_revocation_margin_below_the_guard_leeway_stops_start_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = signet(dir.path())
+        .env("SIGNET_REVOCATION_MARGIN", "10s")
+        .env("SIGNET_LISTEN", "127.0.0.1:0")
+        .arg("serve")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > Duration::from_secs(20) {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            panic!("the server started with a 10s revocation margin");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("SIGNET_REVOCATION_MARGIN"), "{stderr}");
+}
+
+#[test]
+fn a_wildcard_listen_without_an_issuer_refuses_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    for listen in ["0.0.0.0:0", "[::]:0"] {
+        let mut child = signet(dir.path())
+            .env("SIGNET_LISTEN", listen)
+            .arg("serve")
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while child.try_wait().unwrap().is_none() {
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("signet served on {listen} without an issuer");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let output = child.wait_with_output().unwrap();
+        assert_eq!(output.status.code(), Some(1), "{listen}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains("SIGNET_ISSUER / issuer is required"),
+            "{stderr}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_plain_http_issuer_outside_loopback_is_warned_about() {
+    let dir = tempfile::tempdir().unwrap();
+    let (child, _) =
+        process::serve(dir.path(), &[("SIGNET_ISSUER", "http://auth.example.com")]).await;
+    terminate(child.id());
+    let output = child.wait_with_output().unwrap();
+    let logs = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        logs.contains("WARN") && logs.contains("the issuer is plain http outside loopback"),
+        "{logs}"
+    );
 }
 
 #[tokio::test]
@@ -488,6 +561,22 @@ async fn clients_add_list_and_remove() {
     assert!(!listing.contains(secret), "secrets are printed once only");
 
     assert_eq!(client_token_status(&server, id, secret).await, 200);
+    let token = client_token(&server, id, secret).await;
+    let asker = server.state.clients.add("asker", "", "api").await.unwrap();
+    let active = || async {
+        let answer: serde_json::Value = client()
+            .post(server.url("/oauth2/introspect"))
+            .basic_auth(&asker.client.id, Some(&asker.secret))
+            .form(&[("token", token.as_str())])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        answer["active"].as_bool().unwrap()
+    };
+    assert!(active().await);
 
     let removed = signet(&server.path())
         .args(["clients", "remove", id])
@@ -495,6 +584,7 @@ async fn clients_add_list_and_remove() {
         .unwrap();
     assert!(removed.status.success());
     assert_eq!(client_token_status(&server, id, secret).await, 401);
+    assert!(!active().await, "the removed client's token is revoked too");
     let again = signet(&server.path())
         .args(["clients", "remove", id])
         .output()
@@ -560,8 +650,8 @@ async fn keys_rotate_routine_and_emergency() {
     assert!(listing.lines().nth(1).unwrap().contains("active"));
 }
 
-/// Status of a client_credentials grant with HTTP Basic.
-async fn client_token_status(server: &TestServer, id: &str, secret: &str) -> u16 {
+/// A client_credentials grant with HTTP Basic.
+async fn client_grant(server: &TestServer, id: &str, secret: &str) -> reqwest::Response {
     client()
         .post(server.url("/oauth2/token"))
         .basic_auth(id, Some(secret))
@@ -569,6 +659,77 @@ async fn client_token_status(server: &TestServer, id: &str, secret: &str) -> u16
         .send()
         .await
         .unwrap()
-        .status()
-        .as_u16()
+}
+
+async fn client_token_status(server: &TestServer, id: &str, secret: &str) -> u16 {
+    client_grant(server, id, secret).await.status().as_u16()
+}
+
+async fn client_token(server: &TestServer, id: &str, secret: &str) -> String {
+    let body: serde_json::Value = client_grant(server, id, secret).await.json().await.unwrap();
+    body["access_token"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn sessions_list_and_revoke() {
+    let server = TestServer::start().await;
+    let kept = server.user_tokens("ada@example.com").await;
+    let (_, ended) = server.login("ada@example.com", PASSWORD).await;
+    server.user_tokens("bob@example.com").await;
+    let sid = |tokens: &serde_json::Value| {
+        let (_, claims) = common::decode_parts(tokens["access_token"].as_str().unwrap());
+        claims["sid"].as_str().unwrap().to_owned()
+    };
+
+    let output = signet(&server.path())
+        .args(["sessions", "list", "Ada@Example.com"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let mut listed: Vec<String> = stdout
+        .lines()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
+        .map(|entry| entry["sid"].as_str().unwrap().to_owned())
+        .collect();
+    listed.sort();
+    let mut expected = vec![sid(&kept), sid(&ended)];
+    expected.sort();
+    assert_eq!(listed, expected, "ada's sessions only: {stdout}");
+    for secret in ["access_token", "refresh_token"] {
+        assert!(!stdout.contains(kept[secret].as_str().unwrap()));
+    }
+
+    let output = signet(&server.path())
+        .args(["sessions", "revoke", &sid(&ended)])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let refresh = client()
+        .post(server.url("/oauth2/token"))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", ended["refresh_token"].as_str().unwrap()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refresh.status(), 400);
+    let userinfo = client()
+        .get(server.url("/v1/userinfo"))
+        .bearer_auth(ended["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(userinfo.status(), 401, "its access token is revoked too");
+
+    for args in [
+        ["sessions", "revoke", sid(&ended).as_str()],
+        ["sessions", "list", "nobody@example.com"],
+    ] {
+        let output = signet(&server.path()).args(args).output().unwrap();
+        assert_eq!(output.status.code(), Some(1), "{args:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    }
 }

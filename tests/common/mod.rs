@@ -2,6 +2,8 @@
 //! in a temp dir, driven over HTTP.
 #![allow(dead_code)]
 
+pub mod grants;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -36,14 +38,17 @@ pub fn config_in(dir: &Path) -> Config {
     // Tests log in far faster than people; the throttling tests turn it on.
     config.throttle = ThrottleConfig {
         login_per_ip: 0,
-        login_per_account: 0,
         signup_per_ip: 0,
         refresh_per_ip: 0,
         feed_per_ip: 0,
         reset_per_ip: 0,
         reset_per_account: 0,
-        failures_before_backoff: 1000,
-        max_backoff_secs: 1,
+        revoke_per_ip: 0,
+        revoke_per_session: 0,
+        tokens_per_client: 0,
+        failures_per_address: 0,
+        failures_per_account: 0,
+        ..ThrottleConfig::default()
     };
     config
 }
@@ -141,7 +146,7 @@ impl TestServer {
         (status, response.json().await.expect("token body"))
     }
 
-    /// Refresh grant; returns status and JSON body.
+    /// Refresh grant (form-encoded); returns status and JSON body.
     pub async fn refresh(&self, refresh_token: &str) -> (u16, Value) {
         let response = client()
             .post(self.url("/oauth2/token"))
@@ -151,7 +156,7 @@ impl TestServer {
             ])
             .send()
             .await
-            .expect("refresh request");
+            .expect("token request");
         let status = response.status().as_u16();
         (status, response.json().await.expect("token body"))
     }

@@ -12,7 +12,7 @@ use crate::{
 };
 
 /// The 2 s of the requirement.
-const LIMIT: Duration = Duration::from_secs(2);
+pub const LIMIT: Duration = Duration::from_secs(2);
 const POLL: Duration = Duration::from_millis(50);
 
 async fn logout(server: &TestServer, token: &str) {
@@ -38,7 +38,7 @@ async fn revoke(server: &TestServer, token: &str) {
 /// Runs `act` (a revocation at Signet), then polls the guard every 50 ms
 /// until it refuses `token` as revoked; returns the time from the start of
 /// `act`, or panics after 5 s.
-async fn time_to_refusal(guard: &Guard, token: &str, act: impl AsyncFnOnce()) -> Duration {
+pub async fn time_to_refusal(guard: &Guard, token: &str, act: impl AsyncFnOnce()) -> Duration {
     assert_eq!(verify(guard, token).await, Ok(()), "valid before");
     let start = Instant::now();
     act().await;
@@ -193,4 +193,46 @@ async fn the_follower_reconnects_when_signet_restarts() {
     );
     verify(&guard, &kept).await.unwrap();
     assert!(guard.status().feed_last_contact.unwrap() < Duration::from_secs(2));
+}
+
+/// Guards behind one egress address share Signet's per-address feed
+/// budget: spent, an anonymous follower gets 429s and misses a logout; one
+/// with a `signet:feed` client's credentials keeps following.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guard_with_feed_credentials_is_not_starved_by_the_address_budget() {
+    let server = TestServer::start_with(|c| c.throttle.feed_per_ip = 3).await;
+    let feed_client = server
+        .state
+        .clients
+        .add("guards", "signet:feed", AUDIENCE)
+        .await
+        .unwrap();
+    let follower = |credentials: bool| {
+        let builder =
+            Guard::builder(server.base.clone(), AUDIENCE).feed_wait(Duration::from_secs(1));
+        let builder = if credentials {
+            builder.feed_credentials(feed_client.client.id.clone(), feed_client.secret.clone())
+        } else {
+            builder
+        };
+        builder.build()
+    };
+    let anonymous = follower(false).await.unwrap();
+    let authenticated = follower(true).await.unwrap();
+    let token = access_token(&server, "ada@example.com").await;
+    verify(&authenticated, &token).await.unwrap();
+    // A few long polls: the address's budget of 3 per minute is spent.
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    let latency = time_to_refusal(&authenticated, &token, async || {
+        logout(&server, &token).await
+    })
+    .await;
+    assert!(
+        latency < LIMIT,
+        "the authenticated guard saw the logout after {latency:?}"
+    );
+    assert!(
+        verify(&anonymous, &token).await.is_ok(),
+        "the anonymous guard was throttled (fail-open), as expected"
+    );
 }

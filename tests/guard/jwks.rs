@@ -43,11 +43,14 @@ async fn a_key_published_after_start_is_fetched_when_a_token_names_it() {
     let server = TestServer::start().await;
     let before = access_token(&server, "ada@example.com").await;
     let old = kid_of(&before);
-    // Built before the rotation. Its background refresh is at least 60 s
-    // away, so only the unknown-kid refetch can teach it the new key; the
-    // cooldown (which counts the start-up fetch) is shortened from 30 s.
+    // Built before the rotation, and without the feed (whose key events
+    // would teach it the new key at once: `key_changes.rs`). Its background
+    // refresh is at least 60 s away, so only the unknown-kid refetch can
+    // teach it the new key; the cooldown (which counts the start-up fetch)
+    // is shortened from 30 s.
     let cooldown = Duration::from_secs(1);
     let guard = Guard::builder(server.base.clone(), AUDIENCE)
+        .without_revocation_feed()
         .unknown_kid_cooldown(cooldown)
         .build()
         .await

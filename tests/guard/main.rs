@@ -6,10 +6,16 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+#[path = "../common/process.rs"]
+mod process;
 
 mod attacks;
+mod clients;
 mod feed;
 mod jwks;
+mod key_changes;
+mod recent;
+mod sessions;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -242,3 +242,83 @@ async fn an_outage_is_survived_without_a_restart() {
     assert_eq!(status, 200, "nothing lost: {body}");
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_failed_login_budget_holds_across_instances() {
+    let Some(db) = pg::TestDatabase::create("the_failed_login_budget_holds_across_instances").await
+    else {
+        return;
+    };
+    let budget = |c: &mut signet::config::Config| {
+        c.database_url = db.url.clone();
+        c.throttle.failures_per_address = 4;
+    };
+    let a = TestServer::start_with(budget).await;
+    let b = TestServer::start_with(budget).await;
+    a.sign_up("ada@example.com").await;
+    let attempts = (0..16).map(|i| {
+        let server = if i % 2 == 0 { &a } else { &b };
+        async move { server.login("ada@example.com", "wrong password").await.0 }
+    });
+    let statuses = futures_util::future::join_all(attempts).await;
+    let failed = statuses.iter().filter(|s| **s == 400).count();
+    let refused = statuses.iter().filter(|s| **s == 429).count();
+    assert_eq!(
+        (failed, refused),
+        (4, 12),
+        "one budget for both: {statuses:?}"
+    );
+}
+
+/// Both feeds (one database) show a key change made in the shared keys
+/// directory exactly once, although both instances noticed it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_change_is_one_feed_entry_for_every_instance() {
+    let Some(db) = pg::TestDatabase::create("a_key_change_is_one_feed_entry").await else {
+        return;
+    };
+    let (a, b) = pair(&db.url, Duration::from_secs(5)).await;
+    let feed = async |server: &TestServer, after: &str| -> Value {
+        client()
+            .get(server.url(&format!("/v1/revocations?after={after}")))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    };
+    let cursor = feed(&a, "0").await["cursor"].as_str().unwrap().to_owned();
+    let activated = a.state.keys.current().active().meta.activates();
+    while chrono::Utc::now().timestamp() <= activated {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let report = signet::keys::rotate(
+        &a.path().join("keys"),
+        &a.state.config.key_settings(),
+        signet::keys::Rotation::Now {
+            alg: signet::config::SigningAlg::EdDSA,
+            revoke: true,
+        },
+    )
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    for server in [&a, &b] {
+        let page = feed(server, &cursor).await;
+        assert_eq!(
+            page["entries"],
+            serde_json::json!([{"keys": "changed"}]),
+            "{page}"
+        );
+    }
+    let published = b.jwks().await;
+    assert!(
+        published
+            .iter()
+            .any(|k| k["kid"] == report.new_kid.as_str())
+    );
+    assert_eq!(published.len(), 1, "the old key was withdrawn");
+    a.stop().await;
+    b.stop().await;
+    db.drop_now().await;
+}

@@ -8,6 +8,9 @@
 //!   bad token is still refused.
 //! - [`RequireScope`]: a layer refusing tokens without a scope (403
 //!   `insufficient_scope` naming it).
+//! - [`RequireRecentAuth`] (layer) and [`RecentAuth`] (extractor): step-up,
+//!   refusing an old `auth_time` (401 `insufficient_user_authentication`
+//!   with `max_age`, RFC 9470).
 //!
 //! Rejections are [`AuthRejection`]s: RFC 6750 challenges and RFC 9457
 //! problem bodies.
@@ -15,7 +18,9 @@
 mod bearer;
 mod extract;
 mod layer;
+mod recent;
 mod rejection;
 
 pub use layer::{GuardLayer, GuardService, RequireScope, RequireScopeService};
+pub use recent::{RecentAuth, RequireRecentAuth, RequireRecentAuthService};
 pub use rejection::{AuthError, AuthRejection};

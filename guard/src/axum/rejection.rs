@@ -24,6 +24,11 @@ pub enum AuthError {
     /// forgot [`GuardLayer`](crate::GuardLayer) or `Extension(guard)` (500).
     #[error("authentication is not configured for this route")]
     NotConfigured,
+    /// The user authenticated longer than `max_age` seconds ago (or the
+    /// token says nothing about it): 401 `insufficient_user_authentication`
+    /// with `max_age` (RFC 9470), so the client re-authenticates.
+    #[error("a more recent authentication is required (at most {max_age} s ago)")]
+    InsufficientUserAuthentication { max_age: u64 },
 }
 
 /// An [`AuthError`] with the realm to name in the challenge; the rejection of
@@ -48,7 +53,9 @@ impl AuthRejection {
 
     pub fn status(&self) -> StatusCode {
         match &self.error {
-            AuthError::MissingToken => StatusCode::UNAUTHORIZED,
+            AuthError::MissingToken | AuthError::InsufficientUserAuthentication { .. } => {
+                StatusCode::UNAUTHORIZED
+            }
             AuthError::InvalidRequest(_) => StatusCode::BAD_REQUEST,
             AuthError::Guard(e) => {
                 StatusCode::from_u16(e.status()).unwrap_or(StatusCode::UNAUTHORIZED)
@@ -59,8 +66,13 @@ impl AuthRejection {
 
     /// The `WWW-Authenticate` value, if this answer carries one.
     fn challenge(&self) -> Option<String> {
+        let mut max_age = None;
         let (code, scope) = match &self.error {
             AuthError::MissingToken => (None, None),
+            AuthError::InsufficientUserAuthentication { max_age: age } => {
+                max_age = Some(*age);
+                (Some("insufficient_user_authentication"), None)
+            }
             AuthError::InvalidRequest(_) => (Some("invalid_request"), None),
             AuthError::Guard(GuardError::Token(_)) => (Some("invalid_token"), None),
             AuthError::Guard(GuardError::InsufficientScope { scope }) => {
@@ -81,6 +93,9 @@ impl AuthRejection {
         }
         if let Some(scope) = scope {
             params.push(format!("scope=\"{}\"", quoted(scope)));
+        }
+        if let Some(max_age) = max_age {
+            params.push(format!("max_age={max_age}"));
         }
         Some(if params.is_empty() {
             "Bearer".to_owned()
@@ -187,6 +202,17 @@ mod tests {
             scope.contains("error=\"insufficient_scope\"") && scope.ends_with("scope=\"admin\"")
         );
         assert_eq!(challenge(GuardError::KeysUnavailable.into()), None);
+        let recent = AuthRejection::new(
+            AuthError::InsufficientUserAuthentication { max_age: 300 },
+            Some("orders"),
+        );
+        assert_eq!(recent.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            recent.challenge().as_deref(),
+            Some(
+                "Bearer realm=\"orders\", error=\"insufficient_user_authentication\", error_description=\"a more recent authentication is required (at most 300 s ago)\", max_age=300"
+            )
+        );
         assert_eq!(quoted("a\"b\\c\n"), "a'b'c?");
     }
 }

@@ -37,6 +37,21 @@ pub struct Claims<C = NoCustomClaims> {
         skip_serializing_if = "Option::is_none"
     )]
     pub sid: Option<String>,
+    /// When the user last proved a credential (RFC 9068 §2.2.1); a refresh
+    /// keeps it. Absent for `client_credentials` tokens.
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub auth_time: Option<i64>,
+    /// How the user authenticated (RFC 8176 values, e.g. `["pwd"]`).
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub amr: Option<Vec<String>>,
     #[serde(flatten)]
     pub custom: C,
 }
@@ -54,6 +69,15 @@ impl<C> Claims<C> {
     /// Whether the token grants `scope` (exact, case-sensitive match).
     pub fn has_scope(&self, scope: &str) -> bool {
         self.scopes().any(|s| s == scope)
+    }
+
+    /// Whether the user authenticated at most `max_age` seconds before `now`
+    /// (Unix seconds); `false` without `auth_time`. A future `auth_time`
+    /// (clock skew) counts as recent.
+    pub fn authenticated_within(&self, max_age: u64, now: i64) -> bool {
+        let max_age = i64::try_from(max_age).unwrap_or(i64::MAX);
+        self.auth_time
+            .is_some_and(|at| now.saturating_sub(at) <= max_age)
     }
 }
 
@@ -193,6 +217,23 @@ mod tests {
         assert!(parse(v).is_err());
         let mut v = base();
         v["sid"] = serde_json::Value::Null;
+        assert!(parse(v).is_err());
+    }
+
+    #[test]
+    fn recent_authentication() {
+        let mut v = base();
+        assert!(!parse(v.clone()).unwrap().authenticated_within(300, 1_000));
+        v["auth_time"] = 1_000.into();
+        v["amr"] = serde_json::json!(["pwd"]);
+        let c = parse(v.clone()).unwrap();
+        assert_eq!(c.amr.as_deref(), Some(&["pwd".to_owned()][..]));
+        assert!(c.authenticated_within(300, 1_300));
+        assert!(!c.authenticated_within(300, 1_301));
+        assert!(c.authenticated_within(0, 999));
+        v["auth_time"] = "1000".into();
+        assert!(parse(v.clone()).is_err(), "a string auth_time is refused");
+        v["auth_time"] = serde_json::Value::Null;
         assert!(parse(v).is_err());
     }
 

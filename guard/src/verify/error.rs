@@ -33,6 +33,9 @@ pub enum TokenError {
     WrongAudience,
     #[error("token claims are invalid")]
     InvalidClaims,
+    /// `exp - iat` is above the validator's maximum lifetime.
+    #[error("token lifetime exceeds the accepted maximum")]
+    LifetimeTooLong,
     /// Reserved for the revocation list (by `jti` or `sid`).
     #[error("token has been revoked")]
     Revoked,

@@ -1,6 +1,7 @@
 //! Verification keys taken from a JWK Set.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -21,6 +22,15 @@ pub(crate) struct VerifyKey {
     /// The JOSE name of `alg`, compared with the token header's `alg`.
     pub(crate) alg_name: &'static str,
     pub(crate) key: DecodingKey,
+    pub(crate) id: KeyId,
+}
+
+/// Which key verified a token: its `kid` and its RFC 7638 thumbprint, so a
+/// key republished under the same `kid` with other material is another key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct KeyId {
+    pub(crate) kid: Arc<str>,
+    pub(crate) thumbprint: Arc<str>,
 }
 
 /// The trusted verification keys, indexed by `kid`.
@@ -65,6 +75,19 @@ impl KeySet {
     pub(crate) fn get(&self, kid: &str) -> Option<&VerifyKey> {
         self.keys.get(kid)
     }
+
+    /// Whether the key `id` is still in this set.
+    #[inline]
+    pub(crate) fn holds(&self, id: &KeyId) -> bool {
+        self.get(&id.kid).is_some_and(|k| {
+            Arc::ptr_eq(&k.id.thumbprint, &id.thumbprint) || k.id.thumbprint == id.thumbprint
+        })
+    }
+
+    /// Whether both sets hold the same keys.
+    pub(crate) fn same_keys(&self, other: &KeySet) -> bool {
+        self.len() == other.len() && self.keys.values().all(|k| other.holds(&k.id))
+    }
 }
 
 impl From<&JwkSet> for KeySet {
@@ -88,7 +111,19 @@ fn usable_key(jwk: &Jwk) -> Option<(String, VerifyKey)> {
     if jwk.alg.as_deref().is_some_and(|a| a != alg_name) {
         return None;
     }
-    Some((kid.to_owned(), VerifyKey { alg, alg_name, key }))
+    let id = KeyId {
+        kid: kid.into(),
+        thumbprint: jwk.thumbprint().ok()?.into(),
+    };
+    Some((
+        kid.to_owned(),
+        VerifyKey {
+            alg,
+            alg_name,
+            key,
+            id,
+        },
+    ))
 }
 
 fn okp_key(jwk: &Jwk) -> Option<(Algorithm, DecodingKey)> {

@@ -19,10 +19,13 @@ use serde::de::DeserializeOwned;
 pub use claims::{Audience, Claims, NoCustomClaims};
 pub use error::TokenError;
 use header::Header;
+pub(crate) use keys::KeyId;
 pub use keys::KeySet;
 use keys::VerifyKey;
 
-const DEFAULT_LEEWAY: Duration = Duration::from_secs(30);
+/// Clock skew tolerated by default on `exp`, `nbf` and `iat`. Public so an
+/// issuer can keep revocations at least this long past their `exp`.
+pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(30);
 const DEFAULT_MAX_TOKEN_LEN: usize = 8 * 1024;
 
 /// Validates access tokens for one issuer and one audience.
@@ -32,6 +35,8 @@ pub struct Validator {
     audience: String,
     leeway_secs: i64,
     max_token_len: usize,
+    /// Longest accepted `exp - iat`; `None` accepts any.
+    max_lifetime_secs: Option<i64>,
 }
 
 impl Validator {
@@ -47,6 +52,7 @@ impl Validator {
             audience: audience.into(),
             leeway_secs: secs(DEFAULT_LEEWAY),
             max_token_len: DEFAULT_MAX_TOKEN_LEN,
+            max_lifetime_secs: None,
         }
     }
 
@@ -59,6 +65,15 @@ impl Validator {
     /// Longer tokens are refused before any decoding (default 8 KiB).
     pub fn max_token_len(mut self, max: usize) -> Self {
         self.max_token_len = max;
+        self
+    }
+
+    /// Tokens whose `exp - iat` exceeds `max` are refused
+    /// ([`TokenError::LifetimeTooLong`]), so a key thief cannot mint a token
+    /// that outlives the key's withdrawal by months. No limit by default
+    /// here; the [`Guard`](crate::Guard) sets one.
+    pub fn max_lifetime(mut self, max: Duration) -> Self {
+        self.max_lifetime_secs = Some(secs(max));
         self
     }
 
@@ -90,15 +105,17 @@ impl Validator {
         token: &str,
         keys: &KeySet,
     ) -> Result<Claims<C>, TokenError> {
-        self.validate_at(token, keys, unix_now())
+        self.validate_keyed(token, keys, unix_now())
+            .map(|(claims, _)| claims)
     }
 
-    fn validate_at<C: DeserializeOwned>(
+    /// [`validate`](Self::validate), also naming the key that verified it.
+    pub(crate) fn validate_keyed<C: DeserializeOwned>(
         &self,
         token: &str,
         keys: &KeySet,
         now: i64,
-    ) -> Result<Claims<C>, TokenError> {
+    ) -> Result<(Claims<C>, KeyId), TokenError> {
         if token.len() > self.max_token_len {
             return Err(TokenError::TooLarge);
         }
@@ -107,7 +124,7 @@ impl Validator {
         verify_signature(&parts, key)?;
         let claims: Claims<C> = decode_claims(parts.payload)?;
         self.check_claims(&claims, now)?;
-        Ok(claims)
+        Ok((claims, key.id.clone()))
     }
 
     fn check_claims<C>(&self, claims: &Claims<C>, now: i64) -> Result<(), TokenError> {
@@ -126,6 +143,12 @@ impl Validator {
         }
         if claims.iat > horizon {
             return Err(TokenError::IssuedInFuture);
+        }
+        if self
+            .max_lifetime_secs
+            .is_some_and(|max| claims.exp.saturating_sub(claims.iat) > max)
+        {
+            return Err(TokenError::LifetimeTooLong);
         }
         Ok(())
     }
@@ -239,6 +262,8 @@ mod tests {
             scope: String::new(),
             client_id: "c".into(),
             sid: None,
+            auth_time: None,
+            amr: None,
             custom: NoCustomClaims {},
         };
         let now = 1_000_000;
@@ -265,6 +290,15 @@ mod tests {
         assert_eq!(
             v.check_claims(&claims(now + 60, None, now + 31), now),
             Err(TokenError::IssuedInFuture)
+        );
+        let capped = v.clone().max_lifetime(Duration::from_secs(3600));
+        assert_eq!(
+            capped.check_claims(&claims(now + 3600, None, now), now),
+            Ok(())
+        );
+        assert_eq!(
+            capped.check_claims(&claims(now + 3601, None, now), now),
+            Err(TokenError::LifetimeTooLong)
         );
         let strict = v.leeway(Duration::ZERO);
         assert_eq!(

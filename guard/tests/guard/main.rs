@@ -4,6 +4,7 @@
 mod axum_api;
 mod cache;
 mod jwks;
+mod outbound;
 mod revocations;
 mod stub;
 

@@ -192,3 +192,115 @@ async fn dropping_the_guard_stops_its_tasks() {
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!((stub.feed_requests(), stub.jwks_fetches()), (feed, jwks));
 }
+
+#[tokio::test]
+async fn after_a_restore_the_follower_starts_again_from_the_beginning() {
+    let (stub, key) = setup().await;
+    stub.revoke(json!({"sid": "old-1", "exp": now() + 300}));
+    stub.revoke(json!({"sid": "old-2", "exp": now() + 300}));
+    let guard = Guard::builder(stub.issuer(), "orders")
+        .build()
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The database goes back to a backup holding nothing; then a logout.
+    // The guard's cursor (2) is from the future: 410, read again from 0.
+    stub.restore(Vec::new());
+    stub.revoke(json!({"sid": "after-restore", "exp": now() + 300}));
+    let token = key.mint(TokenClaims::new().sid("after-restore"));
+    let refused = eventually(Duration::from_secs(2), || async {
+        guard.verify::<NoCustomClaims>(&token).await == Err(GuardError::Token(TokenError::Revoked))
+    })
+    .await;
+    assert!(
+        refused.is_some(),
+        "a revocation after the restore was skipped"
+    );
+    let old = key.mint(TokenClaims::new().sid("old-1"));
+    assert!(
+        guard.verify::<NoCustomClaims>(&old).await.is_err(),
+        "entries held before are kept"
+    );
+}
+
+#[tokio::test]
+async fn a_key_event_refetches_the_jwks_and_drops_the_withdrawn_keys_verifications() {
+    let (stub, old) = setup().await;
+    let guard = Guard::builder(stub.issuer(), "orders")
+        // Far from any scheduled refresh or unknown-kid refetch.
+        .jwks_refresh(Duration::from_secs(3600), Duration::from_secs(3600))
+        .unknown_kid_cooldown(Duration::from_secs(3600))
+        .build()
+        .await
+        .unwrap();
+    let forged = old.mint(TokenClaims::new().sub("mallory"));
+    guard.verify::<NoCustomClaims>(&forged).await.unwrap();
+    assert_eq!(guard.status().cached_tokens, 1);
+    // The unknown-kid refetch is spent: a new key's token is refused.
+    let new = TestIssuer::with(stub.issuer(), "orders");
+    let fresh = new.mint(TokenClaims::new().sub("alice"));
+    assert!(guard.verify::<NoCustomClaims>(&fresh).await.is_err());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let fetches = stub.jwks_fetches();
+    stub.publish(new.jwks());
+    stub.revoke(json!({"keys": "changed"}));
+    let switched = eventually(Duration::from_secs(2), || async {
+        guard.verify::<NoCustomClaims>(&fresh).await.is_ok()
+    })
+    .await;
+    assert!(
+        switched.is_some(),
+        "the new key was not fetched on the event"
+    );
+    assert_eq!(stub.jwks_fetches(), fetches + 1, "one fetch per event");
+    assert_eq!(
+        guard.verify::<NoCustomClaims>(&forged).await.map(|_| ()),
+        Err(GuardError::Token(TokenError::UnknownKey)),
+        "the cached verification by the withdrawn key is gone"
+    );
+    assert_eq!(guard.status().cached_tokens, 1, "only the new key's token");
+}
+
+#[tokio::test]
+async fn feed_credentials_are_sent_as_basic() {
+    let (stub, _key) = setup().await;
+    let _guard = Guard::builder(stub.issuer(), "orders")
+        .feed_credentials("guard-client", "s3cret")
+        .build()
+        .await
+        .unwrap();
+    let sent = stub.state.feed_authorization.lock().unwrap().clone();
+    // base64("guard-client:s3cret")
+    assert_eq!(sent.as_deref(), Some("Basic Z3VhcmQtY2xpZW50OnMzY3JldA=="));
+    let format = format!(
+        "{:?}",
+        Guard::builder("https://x", "y").feed_credentials("id", "s3cret")
+    );
+    assert!(!format.contains("s3cret"), "{format}");
+}
+
+#[tokio::test]
+async fn a_token_living_longer_than_the_maximum_is_refused() {
+    let (stub, key) = setup().await;
+    let guard = Guard::builder(stub.issuer(), "orders")
+        .max_token_lifetime(Duration::from_secs(3600))
+        .build()
+        .await
+        .unwrap();
+    let iat = now();
+    let fine = key.mint(TokenClaims::new().iat(iat).exp(iat + 3600));
+    let long = key.mint(TokenClaims::new().iat(iat).exp(iat + 3601));
+    assert!(guard.verify::<NoCustomClaims>(&fine).await.is_ok());
+    assert_eq!(
+        guard.verify::<NoCustomClaims>(&long).await.map(|_| ()),
+        Err(GuardError::Token(TokenError::LifetimeTooLong))
+    );
+    // The default is 6 h.
+    let default = Guard::builder(stub.issuer(), "orders")
+        .build()
+        .await
+        .unwrap();
+    let year = key.mint(TokenClaims::new().iat(iat).exp(iat + 365 * 86_400));
+    assert!(default.verify::<NoCustomClaims>(&year).await.is_err());
+}

@@ -2,7 +2,8 @@
 //! `Cache-Control`, and a revocation feed in the format of CONTRACT §7
 //! (cursor, long poll with `wait`, `ETag` / `If-None-Match` → 304), with
 //! counters. It can be stopped (every connection dropped) and restarted on
-//! the same port.
+//! the same port, restored to an older feed (a cursor from the future then
+//! answers 410), and told to redirect its JWKS elsewhere.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -37,6 +38,12 @@ pub struct StubState {
     pub default_feed_requests: AtomicUsize,
     pub custom_feed_requests: AtomicUsize,
     pub feed_not_modified: AtomicUsize,
+    /// `Authorization` of the last feed request.
+    pub feed_authorization: Mutex<Option<String>>,
+    /// Where `/redirected/jwks.json` answers 307 to.
+    pub jwks_redirect: Mutex<Option<String>>,
+    /// `jwks_uri` in the metadata, when not the stub's own.
+    pub advertised_jwks: Mutex<Option<String>>,
     entries: Mutex<Vec<Value>>,
     news: Notify,
 }
@@ -73,6 +80,9 @@ impl Stub {
             default_feed_requests: AtomicUsize::new(0),
             custom_feed_requests: AtomicUsize::new(0),
             feed_not_modified: AtomicUsize::new(0),
+            feed_authorization: Mutex::new(None),
+            jwks_redirect: Mutex::new(None),
+            advertised_jwks: Mutex::new(None),
             entries: Mutex::new(Vec::new()),
             news: Notify::new(),
         });
@@ -89,6 +99,7 @@ impl Stub {
         Router::new()
             .route("/.well-known/oauth-authorization-server", get(metadata))
             .route("/.well-known/jwks.json", get(jwks))
+            .route("/redirected/jwks.json", get(redirect))
             .route("/v1/revocations", get(default_feed))
             .route("/custom/feed", get(custom_feed))
             .with_state(Arc::clone(&self.state))
@@ -134,6 +145,12 @@ impl Stub {
         self.state.news.notify_waiters();
     }
 
+    /// Replaces the feed with an older one, as a database restore does.
+    pub fn restore(&self, entries: Vec<Value>) {
+        *self.state.entries.lock().unwrap() = entries;
+        self.state.news.notify_waiters();
+    }
+
     pub fn jwks_fetches(&self) -> usize {
         self.state.jwks_fetches.load(Ordering::SeqCst)
     }
@@ -173,10 +190,13 @@ fn serve(listener: TcpListener, router: Router) -> JoinHandle<()> {
 
 async fn metadata(State(state): State<Arc<StubState>>) -> Json<Value> {
     state.metadata_fetches.fetch_add(1, Ordering::SeqCst);
-    let mut meta = json!({
-        "issuer": state.issuer,
-        "jwks_uri": format!("{}/.well-known/jwks.json", state.issuer),
-    });
+    let jwks_uri = state
+        .advertised_jwks
+        .lock()
+        .unwrap()
+        .clone()
+        .unwrap_or_else(|| format!("{}/.well-known/jwks.json", state.issuer));
+    let mut meta = json!({ "issuer": state.issuer, "jwks_uri": jwks_uri });
     if let Some(feed) = state.advertised_feed.lock().unwrap().clone() {
         meta["revocation_feed_endpoint"] = json!(feed);
     }
@@ -193,6 +213,13 @@ async fn jwks(State(state): State<Arc<StubState>>) -> Response {
         HeaderValue::from_str(&cache_control).unwrap(),
     );
     response
+}
+
+async fn redirect(State(state): State<Arc<StubState>>) -> Response {
+    match state.jwks_redirect.lock().unwrap().clone() {
+        Some(to) => axum::response::Redirect::temporary(&to).into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
 }
 
 #[derive(Deserialize)]
@@ -219,8 +246,13 @@ async fn custom_feed(
     feed(state, q, headers).await
 }
 
-/// Cursor = number of entries seen; ETag = the cursor quoted.
+/// Cursor = number of entries seen; ETag = the cursor quoted; a cursor
+/// beyond the entries is 410.
 async fn feed(state: Arc<StubState>, q: FeedQuery, headers: HeaderMap) -> Response {
+    *state.feed_authorization.lock().unwrap() = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     let after = match q.after.as_deref().map(str::parse::<usize>) {
         None => 0,
         Some(Ok(n)) => n,
@@ -233,10 +265,13 @@ async fn feed(state: Arc<StubState>, q: FeedQuery, headers: HeaderMap) -> Respon
         tokio::pin!(news);
         news.as_mut().enable();
         let entries = state.entries.lock().unwrap().clone();
+        if after > entries.len() {
+            return StatusCode::GONE.into_response();
+        }
         let fresh = entries.get(after..).unwrap_or_default().to_vec();
         let timed_out = tokio::time::Instant::now() >= deadline;
         if !fresh.is_empty() || q.after.is_none() || timed_out {
-            let cursor = entries.len().max(after);
+            let cursor = entries.len();
             let etag = format!("\"{cursor}\"");
             if fresh.is_empty()
                 && headers.get(IF_NONE_MATCH).and_then(|v| v.to_str().ok()) == Some(&etag)
