@@ -262,6 +262,51 @@ async fn logging_out_reports_each_ended_session() {
 }
 
 #[tokio::test]
+async fn changing_the_password_reports_it_and_each_ended_session() {
+    let receiver = Receiver::start().await;
+    let server = TestServer::start_with(|c| receiver.configure(c)).await;
+    let current = server.user_tokens("ada@example.com").await;
+    let (_, other) = server
+        .login("ada@example.com", crate::common::PASSWORD)
+        .await;
+    let sid_of = |tokens: &serde_json::Value| {
+        let (_, claims) = crate::common::decode_parts(tokens["access_token"].as_str().unwrap());
+        claims["sid"].clone()
+    };
+    let change = client()
+        .post(server.url("/v1/password"))
+        .bearer_auth(current["access_token"].as_str().unwrap())
+        .json(&serde_json::json!({
+            "current_password": crate::common::PASSWORD,
+            "new_password": "a brand new passphrase",
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(change.status(), 204);
+    let deliveries = receiver
+        .wait_until("password.changed and session.revoked", |d| {
+            d.iter().any(|d| d.kind() == "password.changed")
+                && d.iter().any(|d| d.kind() == "session.revoked")
+        })
+        .await;
+    let revoked: Vec<_> = deliveries
+        .iter()
+        .filter(|d| d.kind() == "session.revoked")
+        .collect();
+    assert_eq!(
+        revoked.len(),
+        1,
+        "only the other session ends (default `others`)"
+    );
+    assert_eq!(revoked[0].data()["sid"], sid_of(&other));
+    assert_eq!(revoked[0].data()["reason"], "password change");
+    let refresh = |tokens: &serde_json::Value| tokens["refresh_token"].as_str().unwrap().to_owned();
+    assert_eq!(server.refresh(&refresh(&current)).await.0, 200);
+    assert_eq!(server.refresh(&refresh(&other)).await.0, 400);
+}
+
+#[tokio::test]
 async fn redirects_are_not_followed() {
     let receiver = Receiver::start().await;
     let elsewhere = Receiver::start().await;
