@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use crate::auth::accounts::Accounts;
 use crate::auth::clients::Clients;
 use crate::auth::passwords::{HashError, Hasher};
+use crate::auth::recovery::Recovery;
 use crate::auth::throttle::Throttle;
 use crate::config::Config;
 use crate::keys::{KeyError, Keys};
@@ -30,6 +31,7 @@ pub struct Services {
     pub issuer: String,
     pub store: Arc<dyn Store>,
     pub accounts: Accounts,
+    pub recovery: Recovery,
     pub clients: Clients,
     pub throttle: Throttle,
     pub access_tokens: Arc<AccessTokens>,
@@ -61,6 +63,8 @@ pub enum StartError {
     Config(#[from] crate::config::ConfigError),
     #[error("password hasher: {0}")]
     Hasher(#[from] HashError),
+    #[error("webhook client: {0}")]
+    Webhooks(#[from] reqwest::Error),
     #[error("claims hook: {0}")]
     ClaimsHook(String),
     #[error("cannot listen on {addr}: {source}")]
@@ -123,8 +127,14 @@ impl Services {
             },
             claims.clone(),
         );
+        let recovery = config.recovery_settings();
+        if let Some(webhooks) = config.webhook_settings()? {
+            crate::webhooks::Deliverer::new(store.clone(), webhooks)?.spawn(shutdown.clone());
+        }
         let services = Arc::new(Services {
-            accounts: Accounts::new(store.clone(), hasher.clone(), revocations.clone()),
+            accounts: Accounts::new(store.clone(), hasher.clone(), revocations.clone())
+                .with_recovery(recovery),
+            recovery: Recovery::new(store.clone(), hasher.clone(), recovery),
             clients: Clients::new(store.clone(), revocations.clone()),
             throttle: Throttle::new(config.throttle, store.clone()),
             access_tokens,

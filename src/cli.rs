@@ -12,6 +12,7 @@ use crate::app::{self, Services};
 use crate::auth::accounts::Accounts;
 use crate::auth::clients::Clients;
 use crate::auth::passwords::Hasher;
+use crate::auth::recovery::Recovery;
 use crate::config::Config;
 use crate::keys::SigningAlg;
 use crate::keys::{self, KeyRing, Rotation};
@@ -78,6 +79,8 @@ pub enum UsersCommand {
     },
     /// Disable a user and revoke all of the user's sessions.
     Disable { email: String },
+    /// Print a single-use password-reset token for an operator to hand over.
+    ResetLink { email: String },
     /// Replace the custom claims put into the user's tokens (a JSON object).
     SetClaims { email: String, json: String },
 }
@@ -187,6 +190,7 @@ pub async fn run(config: Config, command: Command) -> Result<(), CliError> {
             scope,
         }) => add_user(config, &email, password_stdin, &scope).await,
         Command::Users(UsersCommand::Disable { email }) => disable_user(config, &email).await,
+        Command::Users(UsersCommand::ResetLink { email }) => reset_link(config, &email).await,
         Command::Users(UsersCommand::SetClaims { email, json }) => {
             let store = store::open(&config.database_url, config.pool_settings())
                 .await
@@ -285,7 +289,8 @@ async fn revocations(
 async fn accounts(config: &Config, store: Arc<dyn Store>) -> Result<Accounts, CliError> {
     let hasher = Hasher::new(config.argon2, 1).map_err(failed)?;
     let revocations = revocations(config, &store).await?;
-    Ok(Accounts::new(store, Arc::new(hasher), revocations))
+    Ok(Accounts::new(store, Arc::new(hasher), revocations)
+        .with_recovery(config.recovery_settings()))
 }
 
 async fn disable_user(config: Config, email: &str) -> Result<(), CliError> {
@@ -302,6 +307,22 @@ async fn disable_user(config: Config, email: &str) -> Result<(), CliError> {
             Ok(())
         }
         None => Err(failed(format!("no user with email {email}"))),
+    }
+}
+
+/// Prints the token alone on stdout, for the operator to pass on.
+async fn reset_link(config: Config, email: &str) -> Result<(), CliError> {
+    let store = store::open(&config.database_url, config.pool_settings())
+        .await
+        .map_err(failed)?;
+    let hasher = Hasher::new(config.argon2, 1).map_err(failed)?;
+    let recovery = Recovery::new(store, Arc::new(hasher), config.recovery_settings());
+    match recovery.reset_link(email).await.map_err(failed)? {
+        Some(token) => {
+            println!("{token}");
+            Ok(())
+        }
+        None => Err(failed(format!("no enabled user with email {email}"))),
     }
 }
 

@@ -13,6 +13,7 @@ use serde::{Deserialize, Deserializer};
 
 use crate::auth::accounts::PasswordChangeRevokes;
 pub use crate::auth::passwords::Argon2Config;
+use crate::auth::recovery::RecoverySettings;
 use crate::auth::throttle::ThrottleConfig;
 use crate::http::ClientAddressSettings;
 use crate::http::server::ServerSettings;
@@ -21,6 +22,7 @@ use crate::keys::{JWKS_MAX_AGE_SECS, KeySettings};
 use crate::store::PoolSettings;
 use crate::tokens::claims_hook::{FailureMode, HookSettings};
 use crate::tokens::revocations::{self, RevocationSettings};
+use crate::webhooks::WebhookSettings;
 
 /// Log line format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -105,6 +107,24 @@ pub struct Config {
     /// `Domain` of the browser-session cookies, to share them with APIs on
     /// sibling hosts; `None` keeps them host-only (`__Host-`).
     pub cookie_domain: Option<String>,
+    /// Receiver of the webhook events; without one no events are written.
+    pub webhook_url: Option<String>,
+    /// Shared secret of the signatures (`whsec_<base64>` or raw).
+    pub webhook_secret: Option<SecretString>,
+    /// Per delivery attempt.
+    #[serde(deserialize_with = "duration")]
+    pub webhook_timeout: Duration,
+    /// Longest wait between two delivery attempts of an event.
+    #[serde(deserialize_with = "duration")]
+    pub webhook_max_backoff: Duration,
+    /// Lifetime of a password-reset token.
+    #[serde(deserialize_with = "duration")]
+    pub reset_ttl: Duration,
+    /// Lifetime of an email-verification token.
+    #[serde(deserialize_with = "duration")]
+    pub verification_ttl: Duration,
+    /// Unverified accounts cannot log in (answered like a wrong password).
+    pub require_verified_email: bool,
     /// The claims hook (CONTRACT §11); off without a URL.
     pub claims_hook_url: Option<String>,
     /// Its signing secret, raw or `whsec_<base64>`.
@@ -145,6 +165,13 @@ impl Default for Config {
             trust_forwarded_for: false,
             trusted_proxies: 1,
             shutdown_timeout: Duration::from_secs(30),
+            webhook_url: None,
+            webhook_secret: None,
+            webhook_timeout: Duration::from_secs(10),
+            webhook_max_backoff: Duration::from_secs(3600),
+            reset_ttl: Duration::from_secs(30 * 60),
+            verification_ttl: Duration::from_secs(86_400),
+            require_verified_email: false,
             header_read_timeout: Duration::from_secs(10),
             max_connections: 4096,
             cors_origins: Vec::new(),
@@ -292,6 +319,16 @@ impl Config {
                 "SIGNET_COOKIE_DOMAIN / cookie_domain must be a host name like example.com (no scheme, port or path)",
             );
         }
+        let webhooks = self.webhook_settings()?;
+        if self.require_verified_email && webhooks.is_none() {
+            return invalid(
+                "SIGNET_REQUIRE_VERIFIED_EMAIL / require_verified_email needs SIGNET_WEBHOOK_URL \
+                 (verification tokens reach users through the webhook)",
+            );
+        }
+        if self.reset_ttl.is_zero() || self.verification_ttl.is_zero() {
+            return invalid("SIGNET_RESET_TTL and SIGNET_VERIFICATION_TTL must be positive");
+        }
         if self.revocation_margin < revocations::MIN_MARGIN {
             return Err(ConfigError::Invalid(format!(
                 "SIGNET_REVOCATION_MARGIN / revocation_margin must be at least {}s, the \
@@ -411,6 +448,40 @@ impl Config {
             margin: self.revocation_margin,
             max_waiters: self.max_feed_waiters,
             key_event_retention: self.access_ttl,
+            webhooks: self.recovery_settings().webhooks,
+        }
+    }
+
+    /// The webhook receiver, when one is configured.
+    pub fn webhook_settings(&self) -> Result<Option<WebhookSettings>, ConfigError> {
+        let Some(url) = self.webhook_url.as_deref().filter(|u| !u.trim().is_empty()) else {
+            return Ok(None);
+        };
+        let Some(secret) = &self.webhook_secret else {
+            return Err(ConfigError::Invalid(
+                "SIGNET_WEBHOOK_SECRET / webhook_secret is required with webhook_url".into(),
+            ));
+        };
+        WebhookSettings::new(
+            url.trim(),
+            secret.expose_secret(),
+            self.webhook_timeout,
+            self.webhook_max_backoff,
+        )
+        .map(Some)
+        .map_err(|e| ConfigError::Invalid(format!("SIGNET_WEBHOOK_URL / webhook_*: {e}")))
+    }
+
+    /// Password reset and email verification.
+    pub fn recovery_settings(&self) -> RecoverySettings {
+        RecoverySettings {
+            webhooks: self
+                .webhook_url
+                .as_deref()
+                .is_some_and(|u| !u.trim().is_empty()),
+            reset_ttl: self.reset_ttl,
+            verification_ttl: self.verification_ttl,
+            require_verified_email: self.require_verified_email,
         }
     }
 

@@ -293,6 +293,7 @@ impl From<RegisterError> for ApiError {
             }
             RegisterError::Hash(e) => e.into(),
             RegisterError::Store(e) => e.into(),
+            RegisterError::Random => Self::internal(&error),
         }
     }
 }
@@ -358,6 +359,20 @@ impl From<signet_guard::axum::cookies::CsrfError> for ApiError {
 impl From<TokenError> for ApiError {
     fn from(error: TokenError) -> Self {
         Self::invalid_token(error.to_string())
+    }
+}
+
+impl From<crate::auth::recovery::RecoveryError> for ApiError {
+    fn from(error: crate::auth::recovery::RecoveryError) -> Self {
+        use crate::auth::recovery::RecoveryError;
+        match error {
+            RecoveryError::InvalidToken | RecoveryError::WeakPassword(_) => {
+                Self::problem(StatusCode::BAD_REQUEST, "Bad Request", error.to_string())
+            }
+            RecoveryError::Hash(e) => e.into(),
+            RecoveryError::Store(e) => e.into(),
+            RecoveryError::Random => Self::internal(&error),
+        }
     }
 }
 

@@ -7,12 +7,14 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use super::passwords::{HashError, Hasher, Verdict};
+use super::recovery::{self, RecoverySettings};
 use super::throttle::{AccountKey, AttemptError, Throttle, Throttled};
 use super::{email, policy};
-use crate::store::{NewUser, SessionTarget, Store, StoreError, User};
+use crate::store::{
+    NewUser, PasswordChange as StoredChange, SessionTarget, SessionsToEnd, Store, StoreError, User,
+};
 use crate::tokens::recent::{SENSITIVE_MAX_AGE, is_recent};
 use crate::tokens::revocations::{Reason, Revocations};
-use crate::tokens::sessions::Sessions;
 
 /// Which sessions a password change ends (`password_change_revokes`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -38,6 +40,8 @@ pub enum RegisterError {
     Hash(#[from] HashError),
     #[error(transparent)]
     Store(StoreError),
+    #[error("no randomness available")]
+    Random,
 }
 
 impl From<StoreError> for RegisterError {
@@ -103,6 +107,7 @@ pub struct Accounts {
     store: Arc<dyn Store>,
     hasher: Arc<Hasher>,
     revocations: Arc<Revocations>,
+    recovery: RecoverySettings,
 }
 
 impl Accounts {
@@ -111,7 +116,15 @@ impl Accounts {
             store,
             hasher,
             revocations,
+            recovery: RecoverySettings::default(),
         }
+    }
+
+    /// Sign-up events and verification tokens, and whether login needs a
+    /// verified email.
+    pub fn with_recovery(mut self, settings: RecoverySettings) -> Self {
+        self.recovery = settings;
+        self
     }
 
     /// Creates a user after checking email and password policy.
@@ -135,7 +148,13 @@ impl Accounts {
             scope,
             created_at: chrono::Utc::now().timestamp(),
         };
-        Ok(self.store.create_user(user).await?)
+        let (token, events) =
+            recovery::signup_records(&self.recovery, &user.id, &user.email, user.created_at)
+                .map_err(|_| RegisterError::Random)?;
+        Ok(self
+            .store
+            .create_user_with_events(user, token, events)
+            .await?)
     }
 
     /// Returns the user whose email and password match; every failure costs
@@ -152,7 +171,9 @@ impl Accounts {
         let stored = user.as_ref().map(|u| u.password_hash.clone());
         let verdict = self.hasher.verify(password.clone(), stored).await?;
         let (user, rehash) = match (user, verdict) {
-            (Some(user), Verdict::Match { rehash }) if !user.disabled => (user, rehash),
+            (Some(user), Verdict::Match { rehash }) if !user.disabled && self.may_log_in(&user) => {
+                (user, rehash)
+            }
             _ => return Err(LoginError::InvalidCredentials),
         };
         if rehash {
@@ -178,6 +199,12 @@ impl Accounts {
         Ok(Some(user))
     }
 
+    /// With `require_verified_email`, an unverified account is refused like
+    /// a wrong password (after the same argon2 cost).
+    fn may_log_in(&self, user: &User) -> bool {
+        user.email_verified || !self.recovery.require_verified_email
+    }
+
     /// Changes the password after checking the current one (throttled like
     /// a login, failures included), then ends sessions as `revokes` says.
     /// The user's credential generation moves on, so a login racing the
@@ -187,7 +214,6 @@ impl Accounts {
         change: PasswordChange<'_>,
         revokes: PasswordChangeRevokes,
         throttle: &Throttle,
-        sessions: &Sessions,
     ) -> Result<(), PasswordChangeError> {
         let Some(user) = self
             .store
@@ -210,23 +236,26 @@ impl Accounts {
         }
         policy::check(change.new.expose_secret())?;
         let hash = self.hasher.hash(change.new).await?;
-        let keep = match revokes {
-            PasswordChangeRevokes::None => {
-                let from = &user.password_hash;
-                self.store
-                    .update_password_hash(&user.id, from, &hash)
-                    .await?;
-                None
-            }
-            PasswordChangeRevokes::Others => Some(change.sid),
-            PasswordChangeRevokes::All => Some(None),
+        let end = match revokes {
+            PasswordChangeRevokes::None => SessionsToEnd::None,
+            PasswordChangeRevokes::All => SessionsToEnd::All,
+            PasswordChangeRevokes::Others => match change.sid {
+                Some(sid) => SessionsToEnd::AllBut(sid),
+                None => SessionsToEnd::All,
+            },
         };
-        if let Some(keep) = keep {
-            self.store.change_password(&user.id, &hash, keep).await?;
-            sessions
-                .end_others(&user.id, keep, Reason::PasswordChange)
-                .await?;
-        }
+        let reason = Reason::PasswordChange;
+        let now = chrono::Utc::now().timestamp();
+        let events = recovery::password_events(self.recovery.webhooks, reason.as_str(), now);
+        let change = StoredChange {
+            user_id: &user.id,
+            password_hash: &hash,
+            end,
+            reason: reason.as_str(),
+            now,
+        };
+        let sids = self.store.change_password(change, &events).await?;
+        self.revocations.ended(reason, &sids).await?;
         tracing::info!(target: "signet::audit", event = "password_change", outcome = "success", user = %user.id, ?revokes);
         Ok(())
     }

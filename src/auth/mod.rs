@@ -6,4 +6,5 @@ pub mod email;
 pub mod login;
 pub mod passwords;
 pub mod policy;
+pub mod recovery;
 pub mod throttle;

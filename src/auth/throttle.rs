@@ -94,6 +94,10 @@ pub struct ThrottleConfig {
     /// customer usually gets a whole /64, so counting single addresses
     /// would hand out 2^64 budgets.
     pub ipv6_prefix: u8,
+    /// Password-reset requests and token redemptions (and email verifications).
+    pub reset_per_ip: u32,
+    /// Password-reset requests per email address, known or not.
+    pub reset_per_account: u32,
 }
 
 impl Default for ThrottleConfig {
@@ -110,6 +114,8 @@ impl Default for ThrottleConfig {
             failures_per_account: 20,
             failure_window_secs: 900,
             ipv6_prefix: 64,
+            reset_per_ip: 10,
+            reset_per_account: 2,
         }
     }
 }
@@ -128,6 +134,8 @@ pub struct Throttle {
     revoke_ip: Limiter<IpAddr>,
     revoke_session: Limiter<String>,
     client_tokens: Limiter<String>,
+    reset_ip: Limiter<IpAddr>,
+    reset_account: Limiter<String>,
 }
 
 struct Limiter<K: Hash + Eq + Clone>(Option<DefaultKeyedRateLimiter<K>>);
@@ -206,6 +214,8 @@ impl Throttle {
             revoke_ip: Limiter::per_minute(config.revoke_per_ip),
             revoke_session: Limiter::per_minute(config.revoke_per_session),
             client_tokens: Limiter::per_minute(config.tokens_per_client),
+            reset_ip: Limiter::per_minute(config.reset_per_ip),
+            reset_account: Limiter::per_minute(config.reset_per_account),
         }
     }
 
@@ -271,6 +281,19 @@ impl Throttle {
         counted(self.feed_ip.check(&self.address(ip)), "feed")
     }
 
+    /// Before a reset request (`account` is the normalised email, known or
+    /// not) or a token redemption (`None`).
+    pub fn reset(&self, ip: IpAddr, account: Option<&str>) -> Result<(), Throttled> {
+        let verdict = self
+            .reset_ip
+            .check(&self.address(ip))
+            .and_then(|()| match account {
+                Some(account) => self.reset_account.check(&account.to_owned()),
+                None => Ok(()),
+            });
+        counted(verdict, "reset")
+    }
+
     /// Before any work of an RFC 7009 revocation.
     pub fn revoke(&self, ip: IpAddr) -> Result<(), Throttled> {
         counted(self.revoke_ip.check(&self.address(ip)), "revoke")
@@ -305,11 +328,13 @@ impl Throttle {
             &self.refresh_ip,
             &self.feed_ip,
             &self.revoke_ip,
+            &self.reset_ip,
         ] {
             limiter.retain_recent();
         }
         self.revoke_session.retain_recent();
         self.client_tokens.retain_recent();
+        self.reset_account.retain_recent();
         let now = now();
         let window = i64::try_from(self.config.failure_window_secs).unwrap_or(i64::MAX);
         self.store

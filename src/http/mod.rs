@@ -11,6 +11,7 @@ mod health;
 mod layers;
 mod oauth;
 mod recent;
+mod recovery;
 mod revocations;
 pub mod server;
 mod sessions;
@@ -48,6 +49,17 @@ fn routes() -> Vec<Route> {
         route(Method::POST, "/v1/users", post(users::register)),
         route(Method::GET, "/v1/userinfo", get(users::userinfo)),
         route(Method::POST, "/v1/logout", post(sessions::logout)),
+        route(
+            Method::POST,
+            "/v1/password/reset-requests",
+            post(recovery::request_reset),
+        ),
+        route(Method::POST, "/v1/password/reset", post(recovery::reset)),
+        route(
+            Method::POST,
+            "/v1/email/verify",
+            post(recovery::verify_email),
+        ),
         route(Method::GET, "/v1/sessions", get(sessions::list)),
         route(Method::DELETE, "/v1/sessions", delete(sessions::end_others)),
         route(

@@ -196,7 +196,6 @@ pub async fn change_password(
             change,
             state.config.password_change_revokes,
             &state.throttle,
-            &state.sessions,
         )
         .await?;
     Ok(StatusCode::NO_CONTENT)

@@ -60,6 +60,7 @@ pub struct UserInfo {
     email: String,
     scope: String,
     sid: Option<String>,
+    email_verified: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     auth_time: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -81,6 +82,7 @@ pub async fn userinfo(
         email: user.email,
         scope: claims.scope,
         sid: claims.sid,
+        email_verified: user.email_verified,
         auth_time: claims.auth_time,
         amr: claims.amr,
     }))

@@ -24,6 +24,8 @@ pub struct User {
     pub scope: String,
     pub disabled: bool,
     pub created_at: i64,
+    /// Whether the user proved to own the email (a verification token).
+    pub email_verified: bool,
     /// Bumped when the password changes; sessions issued under an older
     /// generation are refused.
     pub credential_generation: i64,
@@ -205,6 +207,100 @@ pub struct Revocation {
     pub exp: i64,
 }
 
+/// What a single-use account token is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenPurpose {
+    PasswordReset,
+    EmailVerification,
+}
+
+impl TokenPurpose {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenPurpose::PasswordReset => "reset",
+            TokenPurpose::EmailVerification => "verify",
+        }
+    }
+}
+
+/// A single-use account token, stored only as its hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountToken {
+    /// SHA-256 of the token.
+    pub hash: Vec<u8>,
+    pub user_id: String,
+    pub purpose: TokenPurpose,
+    pub expires_at: i64,
+}
+
+/// An event to write to the webhook outbox, in the transaction of the
+/// change it reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewEvent {
+    /// The `webhook-id`, the same on every delivery attempt.
+    pub id: String,
+    /// Events of one user are delivered in order.
+    pub user_id: String,
+    pub event_type: String,
+    /// The JSON body, exactly as it is signed and sent.
+    pub payload: String,
+    pub created_at: i64,
+}
+
+/// An event in the outbox, claimed for delivery.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct OutboxEvent {
+    pub seq: i64,
+    pub id: String,
+    pub user_id: String,
+    pub event_type: String,
+    pub payload: String,
+    pub created_at: i64,
+    /// Failed attempts so far.
+    pub attempts: i64,
+}
+
+/// The outbox at a glance, for the metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OutboxStats {
+    pub depth: i64,
+    /// `created_at` of the oldest undelivered event.
+    pub oldest: Option<i64>,
+}
+
+/// Builds the events of a change from what the transaction found: the
+/// user and the sids it revoked.
+pub type EventsFor<'a> = dyn Fn(&str, &[String]) -> Vec<NewEvent> + Send + Sync + 'a;
+
+/// A password reset by a reset token, done in one transaction.
+#[derive(Debug, Clone, Copy)]
+pub struct PasswordReset<'a> {
+    pub token_hash: &'a [u8],
+    pub password_hash: &'a str,
+    pub now: i64,
+    pub reason: &'a str,
+}
+
+/// Which of the user's sessions a password change ends
+/// (`password_change_revokes`: `none`, `all`, or `others` = all but the
+/// caller's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionsToEnd<'a> {
+    None,
+    All,
+    AllBut(&'a str),
+}
+
+/// A password change by the signed-in user, done in one transaction.
+#[derive(Debug, Clone, Copy)]
+pub struct PasswordChange<'a> {
+    pub user_id: &'a str,
+    pub password_hash: &'a str,
+    pub end: SessionsToEnd<'a>,
+    pub reason: &'a str,
+    pub now: i64,
+}
+
 /// Rows removed by one clean-up pass.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Pruned {
@@ -298,15 +394,6 @@ pub trait Store: Send + Sync + 'static {
     /// Replaces a hash made with outdated argon2 parameters, unless the
     /// password changed meanwhile (the hash is no longer `from`).
     async fn update_password_hash(&self, user_id: &str, from: &str, to: &str) -> StoreResult<()>;
-    /// Sets a new password hash and bumps the user's credential generation;
-    /// `keep` (a session of the user) moves to the new generation with it.
-    /// `false` when there is no such user.
-    async fn change_password(
-        &self,
-        user_id: &str,
-        hash: &str,
-        keep: Option<&str>,
-    ) -> StoreResult<bool>;
 
     /// Disables or re-enables a user; `false` when there is no such user.
     async fn set_user_disabled(&self, user_id: &str, disabled: bool) -> StoreResult<bool>;
@@ -354,14 +441,16 @@ pub trait Store: Send + Sync + 'static {
         client: &SessionClient,
         access_exp: i64,
     ) -> StoreResult<bool>;
-    /// Revokes live sessions and lists each `sid` on the revocation list
-    /// until the latest `exp` of its access tokens ([`Session::access_bound`]),
-    /// in one transaction. Returns the sids revoked.
+    /// Revokes live sessions, lists each `sid` on the revocation list until
+    /// the latest `exp` of its access tokens ([`Session::access_bound`]) and
+    /// writes the `events` made from the user and the sids, in one
+    /// transaction. Returns the sids revoked.
     async fn revoke_sessions(
         &self,
         target: SessionTarget<'_>,
         reason: &str,
         now: i64,
+        events: &EventsFor<'_>,
     ) -> StoreResult<Vec<String>>;
     /// Lists an access token's `jti` until `exp`.
     async fn revoke_token(&self, jti: &str, exp: i64) -> StoreResult<()>;
@@ -391,6 +480,61 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes sessions that ended before `ended`, and entries and client
     /// tokens that expired before `horizon`.
     async fn prune(&self, ended: i64, horizon: i64) -> StoreResult<Pruned>;
+
+    /// [`Store::create_user`] plus an account token and outbox events, in
+    /// one transaction.
+    async fn create_user_with_events(
+        &self,
+        user: NewUser,
+        token: Option<AccountToken>,
+        events: Vec<NewEvent>,
+    ) -> StoreResult<User>;
+    /// Stores a single-use token and the events that hand it out, together.
+    async fn issue_account_token(
+        &self,
+        token: AccountToken,
+        events: Vec<NewEvent>,
+    ) -> StoreResult<()>;
+    /// Consumes a live email-verification token and marks its user's email
+    /// verified; the user id, or `None` for an unknown, used or expired token.
+    async fn verify_email(&self, token_hash: &[u8], now: i64) -> StoreResult<Option<String>>;
+    /// Consumes a live reset token, sets the new password hash, bumps the
+    /// credential generation, marks the email verified (the token went to
+    /// it), revokes every session of the user (listing each `sid`) and
+    /// writes `events`, in one transaction; the user id and the sids
+    /// revoked, or `None` for an unusable token.
+    async fn reset_password(
+        &self,
+        reset: PasswordReset<'_>,
+        events: &EventsFor<'_>,
+    ) -> StoreResult<Option<(String, Vec<String>)>>;
+    /// Sets the user's password hash, ends the sessions `change.end` names
+    /// (each `sid` on the revocation list) and writes `events`, in one
+    /// transaction; returns the sids ended. Unless no session ends, the
+    /// user's credential generation moves on (the kept session with it), so
+    /// a session a racing login creates under the old password is refused.
+    /// For `POST /v1/password`.
+    async fn change_password(
+        &self,
+        change: PasswordChange<'_>,
+        events: &EventsFor<'_>,
+    ) -> StoreResult<Vec<String>>;
+    /// Writes events on their own, for changes made outside the store.
+    async fn enqueue_events(&self, events: Vec<NewEvent>) -> StoreResult<()>;
+    /// Leases up to `limit` due events, each the oldest undelivered event of
+    /// its user, until `lease_until_ms`: no other instance sends them
+    /// meanwhile, and a crashed sender's lease simply runs out.
+    async fn claim_events(
+        &self,
+        now_ms: i64,
+        lease_until_ms: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<OutboxEvent>>;
+    /// Removes a delivered event.
+    async fn event_delivered(&self, seq: i64) -> StoreResult<()>;
+    /// Records a failed attempt and when to try again.
+    async fn event_failed(&self, seq: i64, retry_at_ms: i64, error: &str) -> StoreResult<()>;
+    async fn outbox_stats(&self) -> StoreResult<OutboxStats>;
 
     /// Atomically takes one attempt from the source's budget and, unless
     /// the source is known to the account, from the account's budget; takes

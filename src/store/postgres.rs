@@ -8,13 +8,19 @@ use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 use super::{
-    ClaimsOwner, Client, LoginAttempt, NewSession, NewUser, Pruned, Reservation, Revocation,
-    RevocationRow, Session, SessionClient, SessionTarget, StoreResult, User, sql,
+    AccountToken, ClaimsOwner, Client, EventsFor, LoginAttempt, NewEvent, NewSession, NewUser,
+    OutboxEvent, OutboxStats, PasswordChange, PasswordReset, Pruned, Reservation, Revocation,
+    RevocationRow, Session, SessionClient, SessionTarget, SessionsToEnd, StoreResult, TokenPurpose,
+    User, sql,
 };
 
 /// Serialises transactions that add revocations, so feed positions (an
 /// identity column) become visible in order on every instance.
 const FEED_LOCK: Option<&str> = Some("SELECT pg_advisory_xact_lock(7170216110)");
+
+/// Instances claiming at once skip each other's rows instead of waiting
+/// for them, and never claim the same event.
+const CLAIM_LOCK: &str = " FOR UPDATE SKIP LOCKED";
 
 /// The identity sequence of `seq` (values of transactions still open, or
 /// rolled back, included: those are not from the future either).

@@ -7,7 +7,8 @@
 //! `FEED_HIGH_WATER` (the highest feed position ever allocated, which
 //! pruning does not lower and a restore does).
 
-const USER_COLUMNS: &str = "SELECT id, email, password_hash, scope, disabled, created_at, credential_generation FROM users";
+const USER_COLUMNS: &str = "SELECT id, email, password_hash, scope, disabled, created_at, \
+     email_verified, credential_generation FROM users";
 const CLIENT_COLUMNS: &str =
     "SELECT id, name, secret_hash, scope, audience, created_at FROM clients";
 const SESSION_COLUMNS: &str = "s.id, s.user_id, s.client_id, s.scope, s.nonce, s.created_at, \
@@ -64,7 +65,7 @@ pub(super) fn revoke_sessions<'a>(
     let sql = format!(
         "UPDATE sessions SET revoked_at = $1, revoked_reason = $2
          WHERE {condition} AND revoked_at IS NULL
-         RETURNING id, COALESCE(access_exp, expires_at)"
+         RETURNING id, user_id, COALESCE(access_exp, expires_at)"
     );
     (sql, first, second)
 }
@@ -79,6 +80,139 @@ pub(super) fn claims_table(owner: super::ClaimsOwner<'_>) -> (&'static str, &str
 
 pub(super) const INSERT_REVOCATION: &str = "INSERT INTO revocations (kind, value, exp)
      VALUES ($1, $2, $3) ON CONFLICT (kind, value) DO NOTHING";
+
+pub(super) const INSERT_USER: &str =
+    "INSERT INTO users (id, email, password_hash, scope, disabled, created_at)
+     VALUES ($1, $2, $3, $4, FALSE, $5)";
+
+pub(super) const INSERT_EVENT: &str = "INSERT INTO webhook_outbox
+     (id, user_id, event_type, payload, created_at, next_attempt_ms) VALUES ($1, $2, $3, $4, $5, 0)";
+
+pub(super) const INSERT_ACCOUNT_TOKEN: &str =
+    "INSERT INTO account_tokens (token_hash, user_id, purpose, expires_at) VALUES ($1, $2, $3, $4)";
+
+/// Deletes a live token, so it works once; returns its user.
+pub(super) const CONSUME_ACCOUNT_TOKEN: &str = "DELETE FROM account_tokens
+     WHERE token_hash = $1 AND purpose = $2 AND expires_at > $3 RETURNING user_id";
+
+/// Every other token of the user with that purpose stops working too.
+pub(super) const DROP_ACCOUNT_TOKENS: &str =
+    "DELETE FROM account_tokens WHERE user_id = $1 AND purpose = $2";
+
+/// The due events that are each the oldest of their user, so a user's
+/// events go out in order; `lock` makes concurrent claimers skip rows
+/// another instance is claiming.
+pub(super) fn claim_events(lock: &str) -> String {
+    format!(
+        "UPDATE webhook_outbox SET next_attempt_ms = $1 WHERE seq IN (
+             SELECT o.seq FROM webhook_outbox o
+             WHERE o.next_attempt_ms <= $2 AND NOT EXISTS (
+                 SELECT 1 FROM webhook_outbox p WHERE p.user_id = o.user_id AND p.seq < o.seq)
+             ORDER BY o.seq LIMIT $3{lock})
+         RETURNING seq, id, user_id, event_type, payload, created_at, attempts"
+    )
+}
+
+/// Revokes the live sessions `$target` names and lists each `sid` until
+/// the latest `exp` of its access tokens, inside `$tx`; evaluates to the
+/// `(sid, user_id)` pairs.
+macro_rules! revoke_sessions_in {
+    ($tx:expr, $target:expr, $reason:expr, $now:expr) => {{
+        let (sql, first, second) = sql::revoke_sessions($target);
+        let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind($now)
+            .bind($reason)
+            .bind(first);
+        if let Some(second) = second {
+            query = query.bind(second);
+        }
+        let revoked: Vec<(String, String, i64)> = query.fetch_all(&mut *$tx).await?;
+        if !revoked.is_empty() {
+            if let Some(lock) = FEED_LOCK {
+                sqlx::query(lock).execute(&mut *$tx).await?;
+            }
+        }
+        for (sid, _, exp) in &revoked {
+            sqlx::query(sql::INSERT_REVOCATION)
+                .bind("sid")
+                .bind(sid)
+                .bind(exp)
+                .execute(&mut *$tx)
+                .await?;
+        }
+        revoked
+            .into_iter()
+            .map(|(sid, user_id, _)| (sid, user_id))
+            .collect::<Vec<(String, String)>>()
+    }};
+}
+
+/// Sets the user's password hash and ends the sessions `$end` names inside
+/// `$tx`. Ending any moves the user's credential generation on (a kept
+/// session with it), so a session created under the old password meanwhile
+/// is refused too. Writes the events made from the sids ended; evaluates to
+/// those sids.
+macro_rules! set_password_in {
+    ($tx:expr, $user:expr, $hash:expr, $end:expr, $reason:expr, $now:expr, $events:expr) => {{
+        let user: &str = $user;
+        let bump = if matches!($end, SessionsToEnd::None) {
+            ""
+        } else {
+            ", credential_generation = credential_generation + 1"
+        };
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE users SET password_hash = $1{bump} WHERE id = $2"
+        )))
+        .bind($hash)
+        .bind(user)
+        .execute(&mut *$tx)
+        .await?;
+        let target = match $end {
+            SessionsToEnd::None => None,
+            SessionsToEnd::All => Some(SessionTarget::AllOfUser(user)),
+            SessionsToEnd::AllBut(keep) => {
+                sqlx::query(
+                    "UPDATE sessions SET credential_generation =
+                     (SELECT credential_generation FROM users WHERE id = $1)
+                     WHERE id = $2 AND user_id = $1",
+                )
+                .bind(user)
+                .bind(keep)
+                .execute(&mut *$tx)
+                .await?;
+                Some(SessionTarget::OthersOfUser {
+                    user_id: user,
+                    keep,
+                })
+            }
+        };
+        let sids: Vec<String> = match target {
+            Some(target) => revoke_sessions_in!($tx, target, $reason, $now)
+                .into_iter()
+                .map(|(sid, _)| sid)
+                .collect(),
+            None => Vec::new(),
+        };
+        insert_events!($tx, &$events(user, &sids));
+        sids
+    }};
+}
+
+/// Writes outbox events inside the transaction `$tx`.
+macro_rules! insert_events {
+    ($tx:expr, $events:expr) => {
+        for event in $events {
+            sqlx::query(sql::INSERT_EVENT)
+                .bind(&event.id)
+                .bind(&event.user_id)
+                .bind(&event.event_type)
+                .bind(&event.payload)
+                .bind(event.created_at)
+                .execute(&mut *$tx)
+                .await?;
+        }
+    };
+}
 
 /// Takes one attempt from a budget row, starting the window over when it has
 /// passed; returns no row (and changes nothing) when the budget is spent.
@@ -107,26 +241,7 @@ macro_rules! impl_store {
             }
 
             async fn create_user(&self, user: NewUser) -> StoreResult<User> {
-                sqlx::query(
-                    "INSERT INTO users (id, email, password_hash, scope, disabled, created_at)
-                     VALUES ($1, $2, $3, $4, FALSE, $5)",
-                )
-                .bind(&user.id)
-                .bind(&user.email)
-                .bind(&user.password_hash)
-                .bind(&user.scope)
-                .bind(user.created_at)
-                .execute(&self.pool)
-                .await?;
-                Ok(User {
-                    id: user.id,
-                    email: user.email,
-                    password_hash: user.password_hash,
-                    scope: user.scope,
-                    disabled: false,
-                    created_at: user.created_at,
-                    credential_generation: 0,
-                })
+                self.create_user_with_events(user, None, Vec::new()).await
             }
 
             async fn user_by_email(&self, email: &str) -> StoreResult<Option<User>> {
@@ -160,39 +275,6 @@ macro_rules! impl_store {
                 .execute(&self.pool)
                 .await?;
                 Ok(())
-            }
-
-            async fn change_password(
-                &self,
-                user_id: &str,
-                hash: &str,
-                keep: Option<&str>,
-            ) -> StoreResult<bool> {
-                let mut tx = self.pool.begin().await?;
-                let changed = sqlx::query(
-                    "UPDATE users SET password_hash = $1,
-                     credential_generation = credential_generation + 1 WHERE id = $2",
-                )
-                .bind(hash)
-                .bind(user_id)
-                .execute(&mut *tx)
-                .await?;
-                if changed.rows_affected() != 1 {
-                    return Ok(false);
-                }
-                if let Some(sid) = keep {
-                    sqlx::query(
-                        "UPDATE sessions SET credential_generation =
-                         (SELECT credential_generation FROM users WHERE id = $1)
-                         WHERE id = $2 AND user_id = $1",
-                    )
-                    .bind(user_id)
-                    .bind(sid)
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                tx.commit().await?;
-                Ok(true)
             }
 
             async fn set_user_disabled(&self, user_id: &str, disabled: bool) -> StoreResult<bool> {
@@ -418,32 +500,16 @@ macro_rules! impl_store {
                 target: SessionTarget<'_>,
                 reason: &str,
                 now: i64,
+                        events: &EventsFor<'_>,
             ) -> StoreResult<Vec<String>> {
-                let (sql, first, second) = sql::revoke_sessions(target);
                 let mut tx = self.pool.begin().await?;
-                let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-                    .bind(now)
-                    .bind(reason)
-                    .bind(first);
-                if let Some(second) = second {
-                    query = query.bind(second);
-                }
-                let revoked: Vec<(String, i64)> = query.fetch_all(&mut *tx).await?;
-                if !revoked.is_empty() {
-                    if let Some(lock) = FEED_LOCK {
-                        sqlx::query(lock).execute(&mut *tx).await?;
-                    }
-                }
-                for (sid, exp) in &revoked {
-                    sqlx::query(sql::INSERT_REVOCATION)
-                        .bind("sid")
-                        .bind(sid)
-                        .bind(exp)
-                        .execute(&mut *tx)
-                        .await?;
+                let revoked = revoke_sessions_in!(tx, target, reason, now);
+                let sids: Vec<String> = revoked.iter().map(|(sid, _)| sid.clone()).collect();
+                if let Some((_, user_id)) = revoked.first() {
+                    insert_events!(tx, &events(user_id, &sids));
                 }
                 tx.commit().await?;
-                Ok(revoked.into_iter().map(|(sid, _)| sid).collect())
+                Ok(sids)
             }
 
             async fn revoke_token(&self, jti: &str, exp: i64) -> StoreResult<()> {
@@ -556,6 +622,67 @@ macro_rules! impl_store {
                 })
             }
 
+            async fn create_user_with_events(
+                &self,
+                user: NewUser,
+                token: Option<AccountToken>,
+                events: Vec<NewEvent>,
+            ) -> StoreResult<User> {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query(sql::INSERT_USER)
+                    .bind(&user.id)
+                    .bind(&user.email)
+                    .bind(&user.password_hash)
+                    .bind(&user.scope)
+                    .bind(user.created_at)
+                    .execute(&mut *tx)
+                    .await?;
+                if let Some(token) = token {
+                    sqlx::query(sql::INSERT_ACCOUNT_TOKEN)
+                        .bind(&token.hash)
+                        .bind(&token.user_id)
+                        .bind(token.purpose.as_str())
+                        .bind(token.expires_at)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                insert_events!(tx, &events);
+                tx.commit().await?;
+                Ok(User {
+                    id: user.id,
+                    email: user.email,
+                    password_hash: user.password_hash,
+                    scope: user.scope,
+                    disabled: false,
+                    created_at: user.created_at,
+                    email_verified: false,
+                    credential_generation: 0,
+                })
+            }
+
+            async fn issue_account_token(
+                &self,
+                token: AccountToken,
+                events: Vec<NewEvent>,
+            ) -> StoreResult<()> {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query(sql::DROP_ACCOUNT_TOKENS)
+                    .bind(&token.user_id)
+                    .bind(token.purpose.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query(sql::INSERT_ACCOUNT_TOKEN)
+                    .bind(&token.hash)
+                    .bind(&token.user_id)
+                    .bind(token.purpose.as_str())
+                    .bind(token.expires_at)
+                    .execute(&mut *tx)
+                    .await?;
+                insert_events!(tx, &events);
+                tx.commit().await?;
+                Ok(())
+            }
+
             async fn reserve_login(&self, attempt: &LoginAttempt<'_>) -> StoreResult<Reservation> {
                 let expired = attempt.now.saturating_sub(attempt.window_secs);
                 // The first statement writes, so SQLite takes its write lock
@@ -638,6 +765,151 @@ macro_rules! impl_store {
                 Ok(())
             }
 
+            async fn verify_email(
+                &self,
+                token_hash: &[u8],
+                now: i64,
+            ) -> StoreResult<Option<String>> {
+                let purpose = TokenPurpose::EmailVerification.as_str();
+                let mut tx = self.pool.begin().await?;
+                let user: Option<String> = sqlx::query_scalar(sql::CONSUME_ACCOUNT_TOKEN)
+                    .bind(token_hash)
+                    .bind(purpose)
+                    .bind(now)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                let Some(user) = user else {
+                    return Ok(None);
+                };
+                sqlx::query("UPDATE users SET email_verified = TRUE WHERE id = $1")
+                    .bind(&user)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query(sql::DROP_ACCOUNT_TOKENS)
+                    .bind(&user)
+                    .bind(purpose)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(Some(user))
+            }
+
+            async fn reset_password(
+                &self,
+                reset: PasswordReset<'_>,
+                events: &EventsFor<'_>,
+            ) -> StoreResult<Option<(String, Vec<String>)>> {
+                let purpose = TokenPurpose::PasswordReset.as_str();
+                let mut tx = self.pool.begin().await?;
+                let user: Option<String> = sqlx::query_scalar(sql::CONSUME_ACCOUNT_TOKEN)
+                    .bind(reset.token_hash)
+                    .bind(purpose)
+                    .bind(reset.now)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                let Some(user) = user else {
+                    return Ok(None);
+                };
+                sqlx::query(sql::DROP_ACCOUNT_TOKENS)
+                    .bind(&user)
+                    .bind(purpose)
+                    .execute(&mut *tx)
+                    .await?;
+                // The token reached the user through the address: it is theirs.
+                sqlx::query("UPDATE users SET email_verified = TRUE WHERE id = $1")
+                    .bind(&user)
+                    .execute(&mut *tx)
+                    .await?;
+                let sids = set_password_in!(
+                    tx,
+                    user.as_str(),
+                    reset.password_hash,
+                    SessionsToEnd::All,
+                    reset.reason,
+                    reset.now,
+                    events
+                );
+                tx.commit().await?;
+                Ok(Some((user, sids)))
+            }
+
+            async fn change_password(
+                &self,
+                change: PasswordChange<'_>,
+                events: &EventsFor<'_>,
+            ) -> StoreResult<Vec<String>> {
+                let mut tx = self.pool.begin().await?;
+                let sids = set_password_in!(
+                    tx,
+                    change.user_id,
+                    change.password_hash,
+                    change.end,
+                    change.reason,
+                    change.now,
+                    events
+                );
+                tx.commit().await?;
+                Ok(sids)
+            }
+
+            async fn enqueue_events(&self, events: Vec<NewEvent>) -> StoreResult<()> {
+                let mut tx = self.pool.begin().await?;
+                insert_events!(tx, &events);
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn claim_events(
+                &self,
+                now_ms: i64,
+                lease_until_ms: i64,
+                limit: u32,
+            ) -> StoreResult<Vec<OutboxEvent>> {
+                let mut events: Vec<OutboxEvent> =
+                    sqlx::query_as(sqlx::AssertSqlSafe(sql::claim_events(CLAIM_LOCK)))
+                        .bind(lease_until_ms)
+                        .bind(now_ms)
+                        .bind(i64::from(limit))
+                        .fetch_all(&self.pool)
+                        .await?;
+                events.sort_by_key(|event| event.seq);
+                Ok(events)
+            }
+
+            async fn event_delivered(&self, seq: i64) -> StoreResult<()> {
+                sqlx::query("DELETE FROM webhook_outbox WHERE seq = $1")
+                    .bind(seq)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn event_failed(
+                &self,
+                seq: i64,
+                retry_at_ms: i64,
+                error: &str,
+            ) -> StoreResult<()> {
+                sqlx::query(
+                    "UPDATE webhook_outbox SET attempts = attempts + 1, next_attempt_ms = $1,
+                     last_error = $2 WHERE seq = $3",
+                )
+                .bind(retry_at_ms)
+                .bind(error)
+                .bind(seq)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn outbox_stats(&self) -> StoreResult<OutboxStats> {
+                let (depth, oldest): (i64, Option<i64>) =
+                    sqlx::query_as("SELECT COUNT(*), MIN(created_at) FROM webhook_outbox")
+                        .fetch_one(&self.pool)
+                        .await?;
+                Ok(OutboxStats { depth, oldest })
+            }
+
             async fn prune_logins(&self, expired: i64, known_since: i64) -> StoreResult<u64> {
                 Ok(sqlx::query(
                     "DELETE FROM login_attempts
@@ -649,7 +921,6 @@ macro_rules! impl_store {
                 .execute(&self.pool)
                 .await?
                 .rows_affected())
-
             }
 
             async fn set_session_auth_time(&self, sid: &str, auth_time: i64) -> StoreResult<bool> {

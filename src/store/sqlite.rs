@@ -7,13 +7,17 @@ use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 use super::{
-    ClaimsOwner, Client, LoginAttempt, NewSession, NewUser, PoolSettings, Pruned, Reservation,
-    Revocation, RevocationRow, Session, SessionClient, SessionTarget, StoreError, StoreResult,
-    User, sql,
+    AccountToken, ClaimsOwner, Client, EventsFor, LoginAttempt, NewEvent, NewSession, NewUser,
+    OutboxEvent, OutboxStats, PasswordChange, PasswordReset, PoolSettings, Pruned, Reservation,
+    Revocation, RevocationRow, Session, SessionClient, SessionTarget, SessionsToEnd, StoreError,
+    StoreResult, TokenPurpose, User, sql,
 };
 
 /// SQLite serialises writers already: feed positions commit in order.
 const FEED_LOCK: Option<&str> = None;
+
+/// SQLite has one writer: a claim cannot race another.
+const CLAIM_LOCK: &str = "";
 
 /// AUTOINCREMENT keeps the largest `seq` ever used in `sqlite_sequence`.
 const FEED_HIGH_WATER: &str = "SELECT COALESCE(

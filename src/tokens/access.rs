@@ -30,6 +30,8 @@ pub struct Grant {
     /// The token never outlives this (the end of its session), so no
     /// revocation is ever needed past a session's end.
     pub not_after: Option<i64>,
+    /// Whether the user's email is verified; `None` for client credentials.
+    pub email_verified: Option<bool>,
     /// When the user last proved a credential; `None` for client credentials.
     pub auth_time: Option<i64>,
     /// RFC 8176 methods of that authentication; empty for client credentials.
@@ -54,6 +56,8 @@ struct SignedClaims<'a> {
     /// Binds the session's CSRF token (browser sessions, CONTRACT §9).
     #[serde(skip_serializing_if = "Option::is_none")]
     signet_csrf: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    email_verified: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     auth_time: Option<i64>,
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
@@ -148,6 +152,7 @@ impl AccessTokens {
                 .as_deref()
                 .zip(self.csrf.as_deref())
                 .map(|(sid, csrf)| csrf.claim(sid)),
+            email_verified: grant.email_verified,
             auth_time: grant.auth_time,
             amr: grant.amr,
             custom: Custom(&grant.custom),

@@ -34,10 +34,12 @@ pub enum Reason {
     Absolute,
     /// The user's password changed.
     PasswordChange,
+    /// The password was set with a reset token.
+    PasswordReset,
 }
 
 impl Reason {
-    const ALL: [Reason; 7] = [
+    const ALL: [Reason; 8] = [
         Reason::Logout,
         Reason::Reuse,
         Reason::Revoked,
@@ -45,6 +47,7 @@ impl Reason {
         Reason::Idle,
         Reason::Absolute,
         Reason::PasswordChange,
+        Reason::PasswordReset,
     ];
 
     /// As stored with the session and as the label of
@@ -58,6 +61,7 @@ impl Reason {
             Reason::Idle => "idle",
             Reason::Absolute => "absolute",
             Reason::PasswordChange => "password change",
+            Reason::PasswordReset => "password reset",
         }
     }
 
@@ -107,6 +111,8 @@ pub struct RevocationSettings {
     /// How long a key event stays in the feed: a follower that was away
     /// for longer learns the change from its scheduled JWKS refresh.
     pub key_event_retention: Duration,
+    /// Report each revoked session as a `session.revoked` webhook event.
+    pub webhooks: bool,
 }
 
 impl Revocations {
@@ -133,15 +139,30 @@ impl Revocations {
         target: SessionTarget<'_>,
         reason: Reason,
     ) -> StoreResult<Vec<String>> {
+        let now = now();
+        let webhooks = self.settings.webhooks;
+        let events = |user_id: &str, sids: &[String]| {
+            if webhooks {
+                crate::webhooks::events::sessions_revoked(user_id, sids, reason.as_str(), now)
+            } else {
+                Vec::new()
+            }
+        };
         let sids = self
             .store
-            .revoke_sessions(target, reason.as_str(), now())
+            .revoke_sessions(target, reason.as_str(), now, &events)
             .await?;
+        self.ended(reason, &sids).await?;
+        Ok(sids)
+    }
+
+    /// Counts and publishes sessions a store transaction ended.
+    pub async fn ended(&self, reason: Reason, sids: &[String]) -> StoreResult<()> {
         if !sids.is_empty() {
             crate::telemetry::sessions_ended(reason.as_str(), sids.len());
             self.publish().await?;
         }
-        Ok(sids)
+        Ok(())
     }
 
     /// Revokes one access token until its expiry.

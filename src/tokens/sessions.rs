@@ -208,7 +208,14 @@ impl Sessions {
             .custom_claims(&session, &session.scope, GrantKind::Password)
             .await?;
         let refresh_token = self.refresh.derive(&session.id, &session.nonce, 0);
-        let pair = self.pair(keys, &session, refresh_token, None, custom)?;
+        let pair = self.pair(
+            keys,
+            &session,
+            refresh_token,
+            None,
+            user.email_verified,
+            custom,
+        )?;
         let created = self
             .store
             .create_session(NewSession {
@@ -252,7 +259,7 @@ impl Sessions {
             .session_by_refresh(&refresh::hash(token))
             .await?
             .ok_or(SessionError::UnknownToken)?;
-        self.check_usable(&session).await?;
+        let mut user = self.check_usable(&session).await?;
         // Checked only where a token is issued, so a bad scope can neither
         // consume the live token nor shield a reused one from detection.
         let narrowed = scope
@@ -277,7 +284,14 @@ impl Sessions {
                     .await?
                 {
                     session.access_exp = session.access_exp.map(|recorded| recorded.max(exp));
-                    return self.pair(keys, &session, successor, narrowed, custom);
+                    return self.pair(
+                        keys,
+                        &session,
+                        successor,
+                        narrowed,
+                        user.email_verified,
+                        custom,
+                    );
                 }
                 // Lost a race (or a revocation landed): decide on fresh state.
                 session = self
@@ -285,7 +299,7 @@ impl Sessions {
                     .session(&session.id)
                     .await?
                     .ok_or(SessionError::Revoked)?;
-                self.check_usable(&session).await?;
+                user = self.check_usable(&session).await?;
                 continue;
             }
             if generation + 1 == session.generation && self.within_grace(&session) {
@@ -294,7 +308,14 @@ impl Sessions {
                 let custom = self
                     .custom_claims(&session, scope, GrantKind::RefreshToken)
                     .await?;
-                return self.pair(keys, &session, successor, narrowed, custom);
+                return self.pair(
+                    keys,
+                    &session,
+                    successor,
+                    narrowed,
+                    user.email_verified,
+                    custom,
+                );
             }
             break;
         }
@@ -331,9 +352,9 @@ impl Sessions {
             return Ok(None);
         };
         match self.check_usable(&session).await {
-            Ok(()) if generation == session.generation => Ok(Some(session)),
+            Ok(_) if generation == session.generation => Ok(Some(session)),
             Err(SessionError::Store(e)) => Err(e),
-            Ok(()) | Err(_) => Ok(None),
+            Ok(_) | Err(_) => Ok(None),
         }
     }
 
@@ -375,10 +396,11 @@ impl Sessions {
         Ok(())
     }
 
-    /// The rules a session must pass before any token of it works. A limit
-    /// found reached ends the session (once: later attempts see the stored
-    /// reason), so its end is counted and listed like any other.
-    async fn check_usable(&self, session: &Session) -> Result<(), SessionError> {
+    /// The rules a session must pass before any token of it works; its user
+    /// when it passes. A limit found reached ends the session (once: later
+    /// attempts see the stored reason), so its end is counted and listed
+    /// like any other.
+    async fn check_usable(&self, session: &Session) -> Result<User, SessionError> {
         if session.revoked_at.is_some() {
             let reason = session.revoked_reason.as_deref();
             return Err(match reason.and_then(Reason::from_stored) {
@@ -406,7 +428,7 @@ impl Sessions {
             self.end(session, Reason::PasswordChange).await?;
             return Err(SessionError::Revoked);
         }
-        Ok(())
+        Ok(user)
     }
 
     async fn end(&self, session: &Session, why: Reason) -> StoreResult<()> {
@@ -442,7 +464,7 @@ impl Sessions {
                 .await?
                 .filter(|s| s.user_id == user_id)
                 .ok_or(SessionError::Revoked)?;
-            self.check_usable(&session).await?;
+            let user = self.check_usable(&session).await?;
             let custom = self
                 .custom_claims(&session, &session.scope, GrantKind::Reauthenticate)
                 .await?;
@@ -469,7 +491,7 @@ impl Sessions {
                 .await?
             {
                 session.access_exp = session.access_exp.map(|recorded| recorded.max(exp));
-                return self.pair(keys, &session, successor, None, custom);
+                return self.pair(keys, &session, successor, None, user.email_verified, custom);
             }
             // A refresh rotated the session meanwhile: once more on fresh state.
         }
@@ -501,6 +523,7 @@ impl Sessions {
         session: &Session,
         refresh_token: String,
         scope: Option<String>,
+        email_verified: bool,
         custom: Map<String, Value>,
     ) -> Result<TokenPair, SessionError> {
         let scope = scope.unwrap_or_else(|| session.scope.clone());
@@ -513,6 +536,7 @@ impl Sessions {
             // Within what the store recorded, so the session's revocation
             // entry outlives the token (a grace-window re-issue included).
             not_after: Some(session.access_bound()),
+            email_verified: Some(email_verified),
             auth_time: Some(session.auth_time),
             amr: AMR_PASSWORD,
             custom,
@@ -534,7 +558,7 @@ mod tests {
     use crate::clock::{Clock, ManualClock};
     use crate::config::SigningAlg;
     use crate::keys::{KeySettings, Keys};
-    use crate::store::{NewUser, PoolSettings};
+    use crate::store::{NewUser, PasswordChange, PoolSettings, SessionsToEnd};
     use crate::tokens::revocations::RevocationSettings;
 
     const DAY: Duration = Duration::from_secs(86_400);
@@ -572,6 +596,7 @@ mod tests {
             margin: Duration::from_secs(60),
             max_waiters: 1,
             key_event_retention: ACCESS_TTL,
+            webhooks: false,
         };
         let revocations = Revocations::new(store.clone(), revocations, Default::default())
             .await
@@ -792,10 +817,15 @@ mod tests {
         let changed_in = f.login().await;
         let other = f.login().await;
         let kept = sid(&changed_in);
-        f.store
-            .change_password(&f.user.id, "$argon2id$new", Some(&kept))
-            .await
-            .unwrap();
+        let change = PasswordChange {
+            user_id: &f.user.id,
+            password_hash: "$argon2id$new",
+            end: SessionsToEnd::AllBut(&kept),
+            reason: Reason::PasswordChange.as_str(),
+            now: f.clock.now(),
+        };
+        let no_events = |_: &str, _: &[String]| Vec::new();
+        f.store.change_password(change, &no_events).await.unwrap();
         f.refresh(&changed_in.refresh_token).await.unwrap();
         let refused = f.refused(&other.refresh_token).await;
         assert!(matches!(refused, SessionError::Revoked), "{refused}");

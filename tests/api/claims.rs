@@ -182,7 +182,11 @@ async fn the_hook_adds_claims_to_every_grant_and_cannot_override_signets() {
     assert_ne!(token["sid"], "forged");
     assert_ne!(token["iss"], "https://evil.example");
     assert!(token["exp"].as_i64().unwrap() < 4_000_000_000);
-    for absent in ["email_verified", "cnf", "act"] {
+    assert_eq!(
+        token["email_verified"], false,
+        "Signet's own email_verified, not the hook's"
+    );
+    for absent in ["cnf", "act"] {
         assert!(token.get(absent).is_none(), "{absent} in {token}");
     }
     let introspected = server.introspect(text(&login, "access_token")).await;

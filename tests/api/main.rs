@@ -2,6 +2,10 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+#[path = "../common/postgres.rs"]
+mod pg;
+#[path = "../common/webhooks.rs"]
+mod receiver;
 
 mod account_sessions;
 mod claims;
@@ -12,9 +16,11 @@ mod limits;
 mod login;
 mod openapi;
 mod recent;
+mod recovery;
 mod restart;
 mod revoke;
 mod sessions;
 mod userinfo;
 mod users;
+mod webhooks;
 mod wellknown;

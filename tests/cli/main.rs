@@ -4,6 +4,8 @@
 mod common;
 #[path = "../common/process.rs"]
 mod process;
+#[path = "../common/webhooks.rs"]
+mod receiver;
 
 mod claims;
 
@@ -68,6 +70,82 @@ async fn users_add_works_beside_a_running_server() {
         1,
         "one-line message: {stderr}"
     );
+}
+
+#[tokio::test]
+async fn users_reset_link_prints_a_token_that_resets_the_password() {
+    let server = TestServer::start().await;
+    let tokens = server.user_tokens("ada@example.com").await;
+    let output = signet(&server.path())
+        .args(["users", "reset-link", "ADA@example.com"])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let token = String::from_utf8(output.stdout).unwrap().trim().to_owned();
+    assert_eq!(token.len(), 43, "only the token, 256 bits in base64url");
+
+    let new_password = "a brand new passphrase";
+    let body = serde_json::json!({ "token": token, "new_password": new_password });
+    let reset = server.post_json("/v1/password/reset", &body).await;
+    assert_eq!(reset.status(), 204);
+    assert_eq!(server.login("ada@example.com", PASSWORD).await.0, 400);
+    assert_eq!(server.login("ada@example.com", new_password).await.0, 200);
+    let (status, _) = server
+        .refresh(tokens["refresh_token"].as_str().unwrap())
+        .await;
+    assert_eq!(status, 400, "the reset ended the earlier session");
+    assert_eq!(
+        server.post_json("/v1/password/reset", &body).await.status(),
+        400,
+        "single use"
+    );
+
+    let output = signet(&server.path())
+        .args(["users", "reset-link", "nobody@example.com"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(output.stdout.is_empty());
+}
+
+#[tokio::test]
+async fn an_event_survives_a_crash_of_signet() {
+    let receiver = receiver::Receiver::start().await;
+    receiver.answer(500);
+    let dir = tempfile::tempdir().unwrap();
+    let url = receiver.url();
+    let envs = [
+        ("SIGNET_WEBHOOK_URL", url.as_str()),
+        ("SIGNET_WEBHOOK_SECRET", receiver::SECRET),
+        ("SIGNET_WEBHOOK_MAX_BACKOFF", "2s"),
+    ];
+    let (mut child, base) = process::serve(dir.path(), &envs).await;
+    let signed_up = client()
+        .post(format!("{base}/v1/users"))
+        .json(&serde_json::json!({ "email": "ada@example.com", "password": PASSWORD }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_up.status(), 201);
+    let attempt = receiver.wait_until("an attempt", |d| !d.is_empty()).await[0].clone();
+    // Past the answer's bookkeeping and before the next attempt (1 s later).
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    receiver.answer(204);
+    let (mut child, _) = process::serve(dir.path(), &envs).await;
+    let delivered = receiver.event("user.created", "ada@example.com").await;
+    assert_eq!(delivered.id, attempt.id, "the same event after the crash");
+    receiver
+        .event("email.verification_requested", "ada@example.com")
+        .await;
+    child.kill().unwrap();
+    child.wait().unwrap();
 }
 
 #[tokio::test]

@@ -41,6 +41,8 @@ pub fn config_in(dir: &Path) -> Config {
         signup_per_ip: 0,
         refresh_per_ip: 0,
         feed_per_ip: 0,
+        reset_per_ip: 0,
+        reset_per_account: 0,
         revoke_per_ip: 0,
         revoke_per_session: 0,
         tokens_per_client: 0,
@@ -157,6 +159,16 @@ impl TestServer {
             .expect("token request");
         let status = response.status().as_u16();
         (status, response.json().await.expect("token body"))
+    }
+
+    /// POSTs JSON to `path`; returns the response.
+    pub async fn post_json(&self, path: &str, body: &Value) -> reqwest::Response {
+        client()
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("POST")
     }
 
     /// Signs up and logs in; returns the token response.

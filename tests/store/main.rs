@@ -7,8 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use signet::store::{
-    ClaimsOwner, Client, LoginAttempt, NewSession, NewUser, PoolSettings, Reservation,
-    RevocationKind, SessionClient, SessionTarget, Store, StoreError,
+    AccountToken, ClaimsOwner, Client, LoginAttempt, NewEvent, NewSession, NewUser, PasswordChange,
+    PasswordReset, PoolSettings, Reservation, RevocationKind, SessionClient, SessionTarget,
+    SessionsToEnd, Store, StoreError, TokenPurpose,
 };
 
 const POOL: PoolSettings = PoolSettings {
@@ -88,6 +89,11 @@ store_tests!(
     only_one_advance_wins,
     revoking_sessions_lists_them,
     the_feed_is_ordered_and_pruned,
+    the_outbox_orders_per_user_and_leases,
+    concurrent_claims_never_share_an_event,
+    account_tokens_are_single_use_and_expire,
+    a_password_change_ends_the_chosen_sessions,
+    a_reset_verifies_the_email,
     sessions_record_their_use_and_list_live_ones,
     revocation_targets_stay_within_the_user,
     a_password_change_moves_the_credential_generation,
@@ -270,7 +276,7 @@ async fn revoking_sessions_lists_them(store: Arc<dyn Store>) {
     assert!(store.create_session(second).await.unwrap());
     let before = store.latest_revocation().await.unwrap();
     let revoked = store
-        .revoke_sessions(SessionTarget::One(&one), "logout", 10)
+        .revoke_sessions(SessionTarget::One(&one), "logout", 10, &no_events)
         .await
         .unwrap();
     assert_eq!(revoked, vec![one.clone()]);
@@ -285,7 +291,7 @@ async fn revoking_sessions_lists_them(store: Arc<dyn Store>) {
     );
 
     let revoked = store
-        .revoke_sessions(SessionTarget::AllOfUser(&user), "logout", 11)
+        .revoke_sessions(SessionTarget::AllOfUser(&user), "logout", 11, &no_events)
         .await
         .unwrap();
     assert_eq!(revoked, vec![two.clone()], "only live sessions");
@@ -352,6 +358,355 @@ async fn the_feed_is_ordered_and_pruned(store: Arc<dyn Store>) {
     );
 }
 
+/// A live session of `user_id`; returns its sid.
+async fn live_session(store: &Arc<dyn Store>, user_id: &str) -> String {
+    let session = new_session(user_id, uuid::Uuid::new_v4().as_bytes());
+    let sid = session.id.clone();
+    assert!(store.create_session(session).await.unwrap());
+    sid
+}
+
+fn no_events(_: &str, _: &[String]) -> Vec<NewEvent> {
+    Vec::new()
+}
+
+fn event(n: usize, user: &str) -> NewEvent {
+    NewEvent {
+        id: format!("msg_{n}"),
+        user_id: user.into(),
+        event_type: "user.created".into(),
+        payload: format!("{{\"n\":{n}}}"),
+        created_at: 1_000 + n as i64,
+    }
+}
+
+async fn the_outbox_orders_per_user_and_leases(store: Arc<dyn Store>) {
+    store
+        .enqueue_events(vec![event(1, "u1"), event(2, "u1"), event(3, "u2")])
+        .await
+        .unwrap();
+    let stats = store.outbox_stats().await.unwrap();
+    assert_eq!((stats.depth, stats.oldest), (3, Some(1_001)));
+    let ids = |events: Vec<signet::store::OutboxEvent>| {
+        events.into_iter().map(|e| e.id).collect::<Vec<_>>()
+    };
+    let first = store.claim_events(1_000, 2_000, 10).await.unwrap();
+    assert_eq!(
+        ids(first.clone()),
+        ["msg_1", "msg_3"],
+        "the oldest of each user"
+    );
+    assert_eq!(first[0].payload, "{\"n\":1}");
+    assert!(
+        store
+            .claim_events(1_000, 2_000, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "leased"
+    );
+    store
+        .event_failed(first[0].seq, 1_500, "HTTP 500")
+        .await
+        .unwrap();
+    assert!(
+        store
+            .claim_events(1_200, 3_000, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "backing off"
+    );
+    let retried = store.claim_events(1_600, 3_000, 10).await.unwrap();
+    assert_eq!(ids(retried.clone()), ["msg_1"]);
+    assert_eq!(retried[0].attempts, 1);
+    store.event_delivered(retried[0].seq).await.unwrap();
+    assert_eq!(
+        ids(store.claim_events(1_600, 3_000, 10).await.unwrap()),
+        ["msg_2"]
+    );
+    // msg_3's claimer never answered (a crash): its lease runs out.
+    assert_eq!(
+        ids(store.claim_events(2_001, 9_000, 10).await.unwrap()),
+        ["msg_3"]
+    );
+    assert_eq!(store.outbox_stats().await.unwrap().depth, 2);
+}
+
+async fn concurrent_claims_never_share_an_event(store: Arc<dyn Store>) {
+    let events: Vec<_> = (0..200).map(|n| event(n, &format!("u{n}"))).collect();
+    store.enqueue_events(events).await.unwrap();
+    let mut claimers = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let store = store.clone();
+        claimers.spawn(async move {
+            let mut mine = Vec::new();
+            loop {
+                let batch = store.claim_events(1_000, i64::MAX, 5).await.unwrap();
+                if batch.is_empty() {
+                    return mine;
+                }
+                mine.extend(batch.into_iter().map(|e| e.id));
+            }
+        });
+    }
+    let mut all = Vec::new();
+    while let Some(mine) = claimers.join_next().await {
+        all.extend(mine.unwrap());
+    }
+    let unique: std::collections::HashSet<_> = all.iter().collect();
+    assert_eq!(
+        (all.len(), unique.len()),
+        (200, 200),
+        "each event claimed once"
+    );
+}
+
+async fn account_tokens_are_single_use_and_expire(store: Arc<dyn Store>) {
+    let user = new_user("ada@example.com");
+    let token = |hash: u8, purpose, expires_at| AccountToken {
+        hash: vec![hash; 32],
+        user_id: user.id.clone(),
+        purpose,
+        expires_at,
+    };
+    let created = store
+        .create_user_with_events(
+            user.clone(),
+            Some(token(1, TokenPurpose::EmailVerification, 200)),
+            vec![event(1, &user.id)],
+        )
+        .await
+        .unwrap();
+    assert!(!created.email_verified);
+    assert_eq!(
+        store.outbox_stats().await.unwrap().depth,
+        1,
+        "written together"
+    );
+    assert_eq!(
+        store.verify_email(&[1; 32], 200).await.unwrap(),
+        None,
+        "expired"
+    );
+    assert_eq!(
+        store.verify_email(&[2; 32], 100).await.unwrap(),
+        None,
+        "unknown"
+    );
+    assert_eq!(
+        store.verify_email(&[1; 32], 199).await.unwrap(),
+        Some(user.id.clone())
+    );
+    assert_eq!(
+        store.verify_email(&[1; 32], 199).await.unwrap(),
+        None,
+        "used"
+    );
+    assert!(
+        store
+            .user_by_id(&user.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .email_verified
+    );
+
+    store
+        .issue_account_token(token(3, TokenPurpose::PasswordReset, 500), Vec::new())
+        .await
+        .unwrap();
+    store
+        .issue_account_token(token(4, TokenPurpose::PasswordReset, 500), Vec::new())
+        .await
+        .unwrap();
+    let sid = live_session(&store, &user.id).await;
+    let reset = |hash: &'static [u8], now| PasswordReset {
+        token_hash: hash,
+        password_hash: "$argon2id$reset",
+        now,
+        reason: "password reset",
+    };
+    let events = |user: &str, sids: &[String]| {
+        sids.iter()
+            .enumerate()
+            .map(|(n, _)| event(100 + n, user))
+            .collect()
+    };
+    assert_eq!(
+        store
+            .reset_password(reset(&[3; 32], 100), &events)
+            .await
+            .unwrap(),
+        None,
+        "replaced by the newer token"
+    );
+    assert_eq!(
+        store
+            .reset_password(reset(&[4; 32], 500), &events)
+            .await
+            .unwrap(),
+        None,
+        "expired"
+    );
+    assert_eq!(
+        store
+            .reset_password(reset(&[4; 32], 100), &events)
+            .await
+            .unwrap(),
+        Some((user.id.clone(), vec![sid.clone()]))
+    );
+    assert_eq!(
+        store
+            .reset_password(reset(&[4; 32], 100), &events)
+            .await
+            .unwrap(),
+        None,
+        "used"
+    );
+    let reread = store.user_by_id(&user.id).await.unwrap().unwrap();
+    assert_eq!(reread.password_hash, "$argon2id$reset");
+    assert_eq!(
+        reread.credential_generation, 1,
+        "older sessions cannot refresh"
+    );
+    assert!(
+        store
+            .session(&sid)
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at
+            .is_some()
+    );
+    assert!(
+        store.is_revoked("none", Some(&sid)).await.unwrap(),
+        "on the revocation list"
+    );
+    assert_eq!(
+        store.outbox_stats().await.unwrap().depth,
+        2,
+        "one event per revoked session"
+    );
+}
+
+async fn a_reset_verifies_the_email(store: Arc<dyn Store>) {
+    let user = store
+        .create_user(new_user("ada@example.com"))
+        .await
+        .unwrap();
+    assert!(!user.email_verified);
+    let token = AccountToken {
+        hash: vec![5; 32],
+        user_id: user.id.clone(),
+        purpose: TokenPurpose::PasswordReset,
+        expires_at: 500,
+    };
+    store.issue_account_token(token, Vec::new()).await.unwrap();
+    let reset = PasswordReset {
+        token_hash: &[5; 32],
+        password_hash: "$argon2id$reset",
+        now: 100,
+        reason: "password reset",
+    };
+    assert!(
+        store
+            .reset_password(reset, &no_events)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        store
+            .user_by_id(&user.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .email_verified
+    );
+}
+
+async fn a_password_change_ends_the_chosen_sessions(store: Arc<dyn Store>) {
+    let user = store
+        .create_user(new_user("ada@example.com"))
+        .await
+        .unwrap();
+    let mut sids = Vec::new();
+    for _ in 0..3 {
+        sids.push(live_session(&store, &user.id).await);
+    }
+    let change = |hash, end| PasswordChange {
+        user_id: &user.id,
+        password_hash: hash,
+        end,
+        reason: "password changed",
+        now: 100,
+    };
+    // password.changed plus one event per ended session, each with its own id.
+    let events = |user: &str, sids: &[String]| {
+        (0..=sids.len())
+            .map(|n| NewEvent {
+                id: uuid::Uuid::new_v4().to_string(),
+                ..event(n, user)
+            })
+            .collect()
+    };
+    let ended = store
+        .change_password(change("$argon2id$one", SessionsToEnd::None), &events)
+        .await
+        .unwrap();
+    assert!(ended.is_empty());
+    assert_eq!(
+        store.outbox_stats().await.unwrap().depth,
+        1,
+        "password.changed alone"
+    );
+    let mut ended = store
+        .change_password(
+            change("$argon2id$two", SessionsToEnd::AllBut(&sids[0])),
+            &events,
+        )
+        .await
+        .unwrap();
+    ended.sort();
+    let mut others = sids[1..].to_vec();
+    others.sort();
+    assert_eq!(ended, others, "all but the caller's");
+    assert!(
+        store
+            .session(&sids[0])
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at
+            .is_none()
+    );
+    assert!(store.is_revoked("none", Some(&sids[1])).await.unwrap());
+    let reread = store.user_by_id(&user.id).await.unwrap().unwrap();
+    assert_eq!(reread.password_hash, "$argon2id$two");
+    let kept = store.session(&sids[0]).await.unwrap().unwrap();
+    assert_eq!(
+        (reread.credential_generation, kept.credential_generation),
+        (1, 1),
+        "the kept session moves to the new generation"
+    );
+    assert_eq!(
+        store.outbox_stats().await.unwrap().depth,
+        1 + 3,
+        "written together"
+    );
+    let ended = store
+        .change_password(change("$argon2id$three", SessionsToEnd::All), &events)
+        .await
+        .unwrap();
+    assert_eq!(ended, vec![sids[0].clone()]);
+    let generation = store.user_by_id(&user.id).await.unwrap().unwrap();
+    assert_eq!(
+        generation.credential_generation, 2,
+        "one bump per change that ends sessions"
+    );
+}
+
 async fn sessions_record_their_use_and_list_live_ones(store: Arc<dyn Store>) {
     let (user, sid) = session_for(&store, "ada@example.com", b"u-0").await;
     let session = store.session(&sid).await.unwrap().unwrap();
@@ -381,7 +736,7 @@ async fn sessions_record_their_use_and_list_live_ones(store: Arc<dyn Store>) {
     let revoked_sid = revoked.id.clone();
     assert!(store.create_session(revoked).await.unwrap());
     store
-        .revoke_sessions(SessionTarget::One(&revoked_sid), "logout", 1)
+        .revoke_sessions(SessionTarget::One(&revoked_sid), "logout", 1, &no_events)
         .await
         .unwrap();
     let (_, bob_sid) = session_for(&store, "bob@example.com", b"u-bob").await;
@@ -420,7 +775,10 @@ async fn revocation_targets_stay_within_the_user(store: Arc<dyn Store>) {
         sid: &bobs,
         user_id: &ada,
     };
-    let revoked = store.revoke_sessions(target, "revoked", 1).await.unwrap();
+    let revoked = store
+        .revoke_sessions(target, "revoked", 1, &no_events)
+        .await
+        .unwrap();
     assert!(revoked.is_empty(), "another user's session is not touched");
     assert_eq!(
         store.session(&bobs).await.unwrap().unwrap().revoked_at,
@@ -431,19 +789,28 @@ async fn revocation_targets_stay_within_the_user(store: Arc<dyn Store>) {
         user_id: &ada,
         keep: &one,
     };
-    let revoked = store.revoke_sessions(target, "revoked", 1).await.unwrap();
+    let revoked = store
+        .revoke_sessions(target, "revoked", 1, &no_events)
+        .await
+        .unwrap();
     assert_eq!(revoked, vec![two.clone()]);
     let target = SessionTarget::OneOfUser {
         sid: &one,
         user_id: &ada,
     };
-    let revoked = store.revoke_sessions(target, "revoked", 2).await.unwrap();
+    let revoked = store
+        .revoke_sessions(target, "revoked", 2, &no_events)
+        .await
+        .unwrap();
     assert_eq!(revoked, vec![one.clone()]);
     let target = SessionTarget::OthersOfUser {
         user_id: &bob,
         keep: "none",
     };
-    let revoked = store.revoke_sessions(target, "revoked", 3).await.unwrap();
+    let revoked = store
+        .revoke_sessions(target, "revoked", 3, &no_events)
+        .await
+        .unwrap();
     assert_eq!(revoked, vec![bobs]);
 }
 
@@ -453,13 +820,17 @@ async fn a_password_change_moves_the_credential_generation(store: Arc<dyn Store>
     let other = second.id.clone();
     assert!(store.create_session(second).await.unwrap());
 
-    assert!(
-        store
-            .change_password(&user, "$argon2id$changed", Some(&kept))
-            .await
-            .unwrap()
+    let change = PasswordChange {
+        user_id: &user,
+        password_hash: "$argon2id$changed",
+        end: SessionsToEnd::AllBut(&kept),
+        reason: "password change",
+        now: 1,
+    };
+    assert_eq!(
+        store.change_password(change, &no_events).await.unwrap(),
+        vec![other.clone()]
     );
-    assert!(!store.change_password("nobody", "x", None).await.unwrap());
     let reread = store.user_by_id(&user).await.unwrap().unwrap();
     assert_eq!(
         (reread.password_hash.as_str(), reread.credential_generation),
@@ -520,7 +891,7 @@ async fn a_session_entry_covers_its_longest_token(store: Arc<dyn Store>) {
     assert_eq!(session.access_exp, Some(5_000));
     let before = store.latest_revocation().await.unwrap();
     store
-        .revoke_sessions(SessionTarget::One(&sid), "logout", 10)
+        .revoke_sessions(SessionTarget::One(&sid), "logout", 10, &no_events)
         .await
         .unwrap();
     let entries = store.revocations_after(before, 0, 10).await.unwrap();
@@ -762,7 +1133,7 @@ async fn claims_and_auth_time(store: Arc<dyn Store>) {
     assert_eq!(store.session(&sid).await.unwrap().unwrap().auth_time, 500);
     assert!(!store.set_session_auth_time("nope", 600).await.unwrap());
     store
-        .revoke_sessions(SessionTarget::One(&sid), "logout", 10)
+        .revoke_sessions(SessionTarget::One(&sid), "logout", 10, &no_events)
         .await
         .unwrap();
     assert!(
