@@ -21,6 +21,7 @@ use crate::tokens::access::AccessTokens;
 use crate::tokens::claims::CustomClaims;
 use crate::tokens::claims_hook::ClaimsHook;
 use crate::tokens::csrf::CsrfTokens;
+use crate::tokens::introspection::Introspector;
 use crate::tokens::refresh::RefreshTokens;
 use crate::tokens::revocations::Revocations;
 use crate::tokens::sessions::{SessionSettings, Sessions};
@@ -152,6 +153,19 @@ impl Services {
         });
         spawn_upkeep(&services);
         Ok(services)
+    }
+}
+
+impl Services {
+    /// RFC 7662 introspection over this process's keys, list and sessions.
+    pub fn introspector(&self) -> Introspector<'_> {
+        Introspector {
+            issuer: &self.issuer,
+            audience: &self.config.audience,
+            keys: &self.keys,
+            revocations: &self.revocations,
+            sessions: &self.sessions,
+        }
     }
 }
 

@@ -17,8 +17,8 @@ use crate::store::ClaimsOwner;
 use crate::telemetry;
 use crate::tokens::access::Grant;
 use crate::tokens::claims::{GrantKind, Subject};
+use crate::tokens::scope;
 use crate::tokens::sessions::{ClientSeen, TokenPair};
-use crate::tokens::{introspection, scope};
 
 /// Parameters of every grant; which are required depends on `grant_type`.
 /// Unknown parameters are ignored, as RFC 6749 §3.2 requires.
@@ -186,7 +186,7 @@ pub async fn introspect(
     let token = request.token()?.to_owned();
     let presented = client_auth::presented(&headers, request.client_id, request.client_secret)?;
     client_auth::required(&state, presented).await?;
-    let answer = introspection::introspect(&state, &token).await?;
+    let answer = state.introspector().introspect(&token).await?;
     Ok(no_store(Json(answer)))
 }
 
@@ -210,7 +210,7 @@ pub async fn revoke(
         client_auth::authenticate(&state, presented).await?;
     }
     if token.contains('.') {
-        if let Some(claims) = introspection::verify_issued(&state, &token) {
+        if let Some(claims) = state.introspector().verify_issued(&token) {
             let sid = claims.sid.as_deref();
             state
                 .throttle
