@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::auth::accounts::Accounts;
 use crate::auth::clients::Clients;
+use crate::auth::login::Logins;
 use crate::auth::passwords::{HashError, Hasher};
 use crate::auth::recovery::Recovery;
 use crate::auth::throttle::Throttle;
@@ -157,6 +158,16 @@ impl Services {
 }
 
 impl Services {
+    /// Password logins over this process's accounts, sessions and keys.
+    pub fn logins(&self) -> Logins<'_> {
+        Logins {
+            accounts: &self.accounts,
+            throttle: &self.throttle,
+            sessions: &self.sessions,
+            keys: &self.keys,
+        }
+    }
+
     /// RFC 7662 introspection over this process's keys, list and sessions.
     pub fn introspector(&self) -> Introspector<'_> {
         Introspector {

@@ -11,11 +11,11 @@ use secrecy::{ExposeSecret, SecretString};
 use super::accounts::{Accounts, LoginError};
 use super::throttle::{AccountKey, AttemptError, Throttle, Throttled};
 use super::{email, policy};
-use crate::app::Services;
+use crate::keys::Keys;
 use crate::store::User;
 use crate::telemetry;
 use crate::tokens::scope::{self, ScopeExceeded};
-use crate::tokens::sessions::{ClientSeen, SessionError, TokenPair};
+use crate::tokens::sessions::{ClientSeen, SessionError, Sessions, TokenPair};
 
 /// Longest username accepted: no email address is longer (RFC 5321).
 pub const MAX_USERNAME_BYTES: usize = 254;
@@ -108,25 +108,36 @@ pub enum LoginFailure {
     Session(#[from] SessionError),
 }
 
-/// The password login of the token endpoint and of the browser login, one
-/// code path for both: [`password`], then the session with the granted scope.
-pub async fn password_login(
-    services: &Services,
-    attempt: LoginAttempt<'_>,
-) -> Result<TokenPair, LoginFailure> {
-    let user = password(
-        &services.accounts,
-        &services.throttle,
-        attempt.ip,
-        attempt.username,
-        attempt.password,
-    )
-    .await?;
-    let granted = scope::grant(&user.scope, attempt.scope)?;
-    let pair = services
-        .sessions
-        .start(&services.keys.current(), &user, granted, attempt.client)
+/// What a password login uses: accounts, their throttle, sessions, keys.
+pub struct Logins<'a> {
+    pub accounts: &'a Accounts,
+    pub throttle: &'a Throttle,
+    pub sessions: &'a Sessions,
+    pub keys: &'a Keys,
+}
+
+impl Logins<'_> {
+    /// The password login of the token endpoint and of the browser login,
+    /// one code path for both: [`password`], then the session with the
+    /// granted scope.
+    pub async fn password_login(
+        &self,
+        attempt: LoginAttempt<'_>,
+    ) -> Result<TokenPair, LoginFailure> {
+        let user = password(
+            self.accounts,
+            self.throttle,
+            attempt.ip,
+            attempt.username,
+            attempt.password,
+        )
         .await?;
-    telemetry::token_issued("password");
-    Ok(pair)
+        let granted = scope::grant(&user.scope, attempt.scope)?;
+        let pair = self
+            .sessions
+            .start(&self.keys.current(), &user, granted, attempt.client)
+            .await?;
+        telemetry::token_issued("password");
+        Ok(pair)
+    }
 }

@@ -18,7 +18,7 @@ use super::csrf;
 use super::extract::{Bearer, ClientIp, OAuthBody};
 use super::sessions::client_seen;
 use crate::app::AppState;
-use crate::auth::login::{self, LoginAttempt};
+use crate::auth::login::LoginAttempt;
 use crate::error::ApiError;
 use crate::store::SessionTarget;
 use crate::telemetry;
@@ -72,7 +72,7 @@ pub async fn login(
         scope: None,
         client: client_seen(&headers, ip),
     };
-    let pair = login::password_login(&state, attempt).await?;
+    let pair = state.logins().password_login(attempt).await?;
     let refresh_ttl = i64::try_from(state.config.refresh_ttl.as_secs()).unwrap_or(i64::MAX);
     let session_end = chrono::Utc::now().timestamp().saturating_add(refresh_ttl);
     issue(&state, pair, request.remember, session_end)

@@ -84,7 +84,7 @@ async fn password_grant(
         scope: request.scope.as_deref(),
         client: client_seen(headers, ip),
     };
-    let pair = login::password_login(state, attempt).await?;
+    let pair = state.logins().password_login(attempt).await?;
     Ok(token_response(pair))
 }
 
