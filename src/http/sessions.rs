@@ -164,7 +164,9 @@ pub async fn end_others(
 
 #[derive(Deserialize)]
 pub struct NewPassword {
-    /// May be left out right after a login or reauthentication.
+    /// May be left out right after a login or reauthentication; `null` is
+    /// refused like any other non-string.
+    #[serde(default, deserialize_with = "present")]
     current_password: Option<SecretString>,
     new_password: SecretString,
 }
@@ -199,4 +201,9 @@ pub async fn change_password(
         )
         .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// A member that may be absent but, when present, must be a string.
+fn present<'de, D: serde::Deserializer<'de>>(de: D) -> Result<Option<SecretString>, D::Error> {
+    SecretString::deserialize(de).map(Some)
 }

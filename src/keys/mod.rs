@@ -13,9 +13,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use bytes::Bytes;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use bytes::Bytes;
 use jsonwebtoken::{Algorithm, EncodingKey};
 use signet_guard::jwk::{Jwk, JwkSet};
 use signet_guard::verify::KeySet;

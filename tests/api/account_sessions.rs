@@ -346,3 +346,19 @@ async fn a_recent_login_stands_in_for_the_current_password_and_an_old_one_does_n
     let (status, _) = server.login("ada@example.com", NEW_PASSWORD).await;
     assert_eq!(status, 200);
 }
+
+#[tokio::test]
+async fn a_null_current_password_is_refused_not_taken_as_absent() {
+    let server = TestServer::start().await;
+    let tokens = server.user_tokens("ada@example.com").await;
+    let response = client()
+        .post(server.url("/v1/password"))
+        .bearer_auth(s(&tokens, "access_token"))
+        .json(&json!({ "current_password": null, "new_password": NEW_PASSWORD }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 422);
+    let (status, _) = server.login("ada@example.com", PASSWORD).await;
+    assert_eq!(status, 200, "nothing changed");
+}
