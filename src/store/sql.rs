@@ -214,6 +214,19 @@ macro_rules! insert_events {
     };
 }
 
+/// Stores one single-use account token (hashed) inside the transaction.
+macro_rules! insert_account_token {
+    ($tx:expr, $token:expr) => {
+        sqlx::query(sql::INSERT_ACCOUNT_TOKEN)
+            .bind(&$token.hash)
+            .bind(&$token.user_id)
+            .bind($token.purpose.as_str())
+            .bind($token.expires_at)
+            .execute(&mut *$tx)
+            .await?;
+    };
+}
+
 /// Takes one attempt from a budget row, starting the window over when it has
 /// passed; returns no row (and changes nothing) when the budget is spent.
 /// `$3` now, `$4` the latest window start that has passed, `$5` the limit.
@@ -638,13 +651,7 @@ macro_rules! impl_store {
                     .execute(&mut *tx)
                     .await?;
                 if let Some(token) = token {
-                    sqlx::query(sql::INSERT_ACCOUNT_TOKEN)
-                        .bind(&token.hash)
-                        .bind(&token.user_id)
-                        .bind(token.purpose.as_str())
-                        .bind(token.expires_at)
-                        .execute(&mut *tx)
-                        .await?;
+                    insert_account_token!(tx, &token);
                 }
                 insert_events!(tx, &events);
                 tx.commit().await?;
@@ -671,13 +678,7 @@ macro_rules! impl_store {
                     .bind(token.purpose.as_str())
                     .execute(&mut *tx)
                     .await?;
-                sqlx::query(sql::INSERT_ACCOUNT_TOKEN)
-                    .bind(&token.hash)
-                    .bind(&token.user_id)
-                    .bind(token.purpose.as_str())
-                    .bind(token.expires_at)
-                    .execute(&mut *tx)
-                    .await?;
+                insert_account_token!(tx, &token);
                 insert_events!(tx, &events);
                 tx.commit().await?;
                 Ok(())
