@@ -20,11 +20,9 @@ use super::sessions::client_seen;
 use crate::app::AppState;
 use crate::auth::login::LoginAttempt;
 use crate::error::ApiError;
-use crate::store::SessionTarget;
 use crate::telemetry;
 use crate::tokens::access::peek;
 use crate::tokens::csrf::refresh_session;
-use crate::tokens::revocations::Reason;
 use crate::tokens::sessions::{SessionError, TokenPair};
 
 /// The refresh cookie never leaves this path.
@@ -159,11 +157,7 @@ pub async fn logout(
         }
     }
     if let Some((sid, user)) = &session {
-        state
-            .revocations
-            .revoke_sessions(SessionTarget::One(sid), Reason::Logout)
-            .await?;
-        tracing::info!(target: "signet::audit", event = "logout", user = %user, sid = %sid, transport = "browser");
+        state.sessions.logout_browser(sid, user).await?;
     }
     let mut response = StatusCode::NO_CONTENT.into_response();
     clear_cookies(&state, response.headers_mut());

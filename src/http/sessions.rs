@@ -13,9 +13,9 @@ use super::extract::{Bearer, ClientIp, JsonBody};
 use crate::app::AppState;
 use crate::auth::accounts::{PasswordChange, Proof};
 use crate::error::ApiError;
-use crate::store::{Session, SessionTarget};
+use crate::store::Session;
 use crate::tokens::revocations::Reason;
-use crate::tokens::sessions::ClientSeen;
+use crate::tokens::sessions::{ClientSeen, LoggingOut};
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -46,24 +46,13 @@ pub async fn logout(
                 )
             })?
     };
-    let target = match (&claims.sid, request.all) {
-        (_, true) => Some(SessionTarget::AllOfUser(&claims.sub)),
-        (Some(sid), false) => Some(SessionTarget::One(sid)),
-        (None, false) => None,
+    let token = LoggingOut {
+        sub: &claims.sub,
+        sid: claims.sid.as_deref(),
+        jti: &claims.jti,
+        exp: claims.exp,
     };
-    if let Some(target) = target {
-        state
-            .revocations
-            .revoke_sessions(target, Reason::Logout)
-            .await?;
-    }
-    if claims.sid.is_none() {
-        state
-            .revocations
-            .revoke_token(&claims.jti, claims.exp)
-            .await?;
-    }
-    tracing::info!(target: "signet::audit", event = "logout", user = %claims.sub, all = request.all);
+    state.sessions.logout(&token, request.all).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -60,6 +60,14 @@ pub enum SessionError {
     Random,
 }
 
+/// The verified access token presented to log out.
+pub struct LoggingOut<'a> {
+    pub sub: &'a str,
+    pub sid: Option<&'a str>,
+    pub jti: &'a str,
+    pub exp: i64,
+}
+
 /// Most sessions one listing shows (most recently used first).
 pub const LIST_LIMIT: u32 = 100;
 /// Longest user agent kept, in characters.
@@ -379,6 +387,36 @@ impl Sessions {
         let target = SessionTarget::OneOfUser { sid, user_id };
         let ended = self.revocations.revoke_sessions(target, Reason::Revoked);
         Ok(!ended.await?.is_empty())
+    }
+
+    /// `POST /v1/logout`: ends the token's session, or with `all` every
+    /// session of its user; a token without a session (client credentials)
+    /// is revoked by its `jti`.
+    pub async fn logout(&self, token: &LoggingOut<'_>, all: bool) -> StoreResult<()> {
+        let target = match (token.sid, all) {
+            (_, true) => Some(SessionTarget::AllOfUser(token.sub)),
+            (Some(sid), false) => Some(SessionTarget::One(sid)),
+            (None, false) => None,
+        };
+        if let Some(target) = target {
+            self.revocations
+                .revoke_sessions(target, Reason::Logout)
+                .await?;
+        }
+        if token.sid.is_none() {
+            self.revocations.revoke_token(token.jti, token.exp).await?;
+        }
+        tracing::info!(target: "signet::audit", event = "logout", user = %token.sub, all);
+        Ok(())
+    }
+
+    /// The browser logout: ends session `sid` of `user_id`.
+    pub async fn logout_browser(&self, sid: &str, user_id: &str) -> StoreResult<()> {
+        self.revocations
+            .revoke_sessions(SessionTarget::One(sid), Reason::Logout)
+            .await?;
+        tracing::info!(target: "signet::audit", event = "logout", user = %user_id, sid = %sid, transport = "browser");
+        Ok(())
     }
 
     /// Ends every session of `user_id` but `keep` (all of them without).
