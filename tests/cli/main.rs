@@ -14,7 +14,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use common::{PASSWORD, TestServer, client};
-use process::{signet, terminate};
+use process::{signet, succeeds, terminate};
 
 fn run_with_stdin(mut command: Command, input: &str) -> Output {
     let mut child = command
@@ -76,16 +76,9 @@ async fn users_add_works_beside_a_running_server() {
 async fn users_reset_link_prints_a_token_that_resets_the_password() {
     let server = TestServer::start().await;
     let tokens = server.user_tokens("ada@example.com").await;
-    let output = signet(&server.path())
-        .args(["users", "reset-link", "ADA@example.com"])
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let token = String::from_utf8(output.stdout).unwrap().trim().to_owned();
+    let token = succeeds(&server.path(), &["users", "reset-link", "ADA@example.com"])
+        .trim()
+        .to_owned();
     assert_eq!(token.len(), 43, "only the token, 256 bits in base64url");
 
     let new_password = "a brand new passphrase";
@@ -162,12 +155,7 @@ async fn users_add_without_a_terminal_needs_password_stdin() {
 async fn keys_list_and_token_inspect() {
     let server = TestServer::start_with(|c| c.set_issuer("http://127.0.0.1:8080")).await;
     let kid = server.state.keys.current().active().kid.clone();
-    let output = signet(&server.path())
-        .args(["keys", "list"])
-        .output()
-        .unwrap();
-    assert!(output.status.success());
-    let listing = String::from_utf8_lossy(&output.stdout);
+    let listing = succeeds(&server.path(), &["keys", "list"]);
     let row = listing
         .lines()
         .find(|l| l.starts_with(&kid))
@@ -431,15 +419,7 @@ async fn server_logs_hold_no_password_or_token() {
 async fn users_disable_revokes_sessions_and_refuses_logins() {
     let server = TestServer::start().await;
     let tokens = server.user_tokens("ada@example.com").await;
-    let output = signet(&server.path())
-        .args(["users", "disable", "ADA@example.com"])
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    succeeds(&server.path(), &["users", "disable", "ADA@example.com"]);
 
     let (status, body) = server.login("ada@example.com", PASSWORD).await;
     assert_eq!(
@@ -514,11 +494,7 @@ async fn a_long_poll_wakes_for_a_revocation_made_by_the_cli() {
             .unwrap()
     });
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let output = signet(&server.path())
-        .args(["users", "disable", "ada@example.com"])
-        .output()
-        .unwrap();
-    assert!(output.status.success());
+    succeeds(&server.path(), &["users", "disable", "ada@example.com"]);
     let page = poll.await.unwrap();
     assert_eq!(page["entries"].as_array().unwrap().len(), 1);
     assert!(
@@ -531,8 +507,9 @@ async fn a_long_poll_wakes_for_a_revocation_made_by_the_cli() {
 #[tokio::test]
 async fn clients_add_list_and_remove() {
     let server = TestServer::start().await;
-    let output = signet(&server.path())
-        .args([
+    let created: serde_json::Value = serde_json::from_str(&succeeds(
+        &server.path(),
+        &[
             "clients",
             "add",
             "billing",
@@ -540,11 +517,9 @@ async fn clients_add_list_and_remove() {
             "invoices:read",
             "--audience",
             "billing-api",
-        ])
-        .output()
-        .unwrap();
-    assert!(output.status.success());
-    let created: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        ],
+    ))
+    .unwrap();
     let id = created["client_id"].as_str().unwrap();
     let secret = created["client_secret"].as_str().unwrap();
     assert!(secret.len() >= 43, "256-bit secret");
@@ -596,16 +571,7 @@ async fn clients_add_list_and_remove() {
 async fn keys_rotate_routine_and_emergency() {
     let server = TestServer::start().await;
     let old = server.state.keys.current().active().kid.clone();
-    let output = signet(&server.path())
-        .args(["keys", "rotate", "--alg", "ES256"])
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let printed = String::from_utf8_lossy(&output.stdout);
+    let printed = succeeds(&server.path(), &["keys", "rotate", "--alg", "ES256"]);
     assert!(
         printed.contains("added ES256 key") && printed.contains(&old),
         "{printed}"
@@ -627,12 +593,7 @@ async fn keys_rotate_routine_and_emergency() {
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(2), "--revoke needs --now");
-    let output = signet(&server.path())
-        .args(["keys", "rotate", "--now", "--revoke"])
-        .output()
-        .unwrap();
-    assert!(output.status.success());
-    let printed = String::from_utf8_lossy(&output.stdout);
+    let printed = succeeds(&server.path(), &["keys", "rotate", "--now", "--revoke"]);
     assert!(
         printed.contains("revoked key") && printed.contains("refused"),
         "{printed}"
@@ -681,12 +642,7 @@ async fn sessions_list_and_revoke() {
         claims["sid"].as_str().unwrap().to_owned()
     };
 
-    let output = signet(&server.path())
-        .args(["sessions", "list", "Ada@Example.com"])
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{output:?}");
-    let stdout = String::from_utf8(output.stdout).unwrap();
+    let stdout = succeeds(&server.path(), &["sessions", "list", "Ada@Example.com"]);
     let mut listed: Vec<String> = stdout
         .lines()
         .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
@@ -700,11 +656,7 @@ async fn sessions_list_and_revoke() {
         assert!(!stdout.contains(kept[secret].as_str().unwrap()));
     }
 
-    let output = signet(&server.path())
-        .args(["sessions", "revoke", &sid(&ended)])
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{output:?}");
+    succeeds(&server.path(), &["sessions", "revoke", &sid(&ended)]);
     let refresh = client()
         .post(server.url("/oauth2/token"))
         .form(&[

@@ -26,6 +26,18 @@ pub fn signet(dir: &Path) -> Command {
     command
 }
 
+/// Runs `signet ARGS` for `dir`, asserts it succeeded (showing its stderr
+/// otherwise), and returns what it printed.
+pub fn succeeds(dir: &Path, args: &[&str]) -> String {
+    let output = signet(dir).args(args).output().expect("run signet");
+    assert!(
+        output.status.success(),
+        "signet {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).expect("UTF-8 output")
+}
+
 /// Starts `signet serve` on a free port with `envs`, waits until ready, and
 /// returns the process (output piped) and its base URL.
 pub async fn serve(dir: &Path, envs: &[(&str, &str)]) -> (Child, String) {
