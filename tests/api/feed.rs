@@ -130,8 +130,9 @@ async fn bad_feed_queries_are_problems() {
     }
 }
 
-#[tokio::test]
-async fn expired_entries_are_pruned() {
+/// A server that prunes fast and whose feed holds one `sid` entry expiring
+/// within a second; returns the feed's first page.
+async fn one_short_lived_revocation() -> (TestServer, Value) {
     let server = TestServer::start_with(|c| {
         c.access_ttl = Duration::from_secs(1);
         c.cleanup_interval = Duration::from_millis(200);
@@ -141,6 +142,12 @@ async fn expired_entries_are_pruned() {
     let tokens = server.user_tokens("ada@example.com").await;
     logout(&server, tokens["access_token"].as_str().unwrap()).await;
     let (_, _, page) = feed(&server, "").await;
+    (server, page)
+}
+
+#[tokio::test]
+async fn expired_entries_are_pruned() {
+    let (server, page) = one_short_lived_revocation().await;
     assert_eq!(page["entries"].as_array().unwrap().len(), 1);
     tokio::time::sleep(Duration::from_millis(2500)).await;
     let (_, _, page) = feed(&server, "").await;
@@ -215,15 +222,7 @@ async fn the_full_list_resent_with_its_etag_is_304_until_something_new() {
 
 #[tokio::test]
 async fn a_cursor_from_the_future_is_410_and_a_pruned_one_is_not() {
-    let server = TestServer::start_with(|c| {
-        c.access_ttl = Duration::from_secs(1);
-        c.cleanup_interval = Duration::from_millis(200);
-        c.revocation_margin = Duration::ZERO;
-    })
-    .await;
-    let tokens = server.user_tokens("ada@example.com").await;
-    logout(&server, tokens["access_token"].as_str().unwrap()).await;
-    let (_, _, page) = feed(&server, "").await;
+    let (server, page) = one_short_lived_revocation().await;
     let cursor: i64 = page["cursor"].as_str().unwrap().parse().unwrap();
 
     let response = feed_with(&server, &format!("?after={}", cursor + 1), None, None).await;
